@@ -1,0 +1,339 @@
+"""Batched full-batch gradient descent on the first layer (paper Sec. 3.1 and 4).
+
+``train`` runs R independent replicas W <- W - eta * grad l(W) in one numba
+kernel (``parallel=True``, one replica per ``prange`` iteration, float64).
+Initial weights come from a seeded NumPy generator *before* the parallel loop,
+so results are bit-identical whatever the thread count.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from numba import njit, prange
+
+from xordsim._validate import InputError, check_float, check_int
+from xordsim.data import uniform_distribution
+from xordsim.model import (
+    GRAD_A,
+    GRAD_B,
+    VAL_A,
+    VAL_B,
+    VAL_MAX,
+    Groups,
+    filter_grad,
+    loss_grad_classes,
+    loss_groups,
+    outputs_from_sums,
+    test_error_exact,
+)
+
+#: Replica status codes.
+RUNNING, CONVERGED, STALLED, DIVERGED = 0, 1, 2, 3
+STATUS_NAMES = {RUNNING: "not converged", CONVERGED: "converged", STALLED: "stalled",
+                DIVERGED: "diverged"}
+
+
+def default_lr(k: int, c_eta: float) -> float:
+    """eta = c_eta / k (Sec. 3.1, 6.1)."""
+    return c_eta / k
+
+
+def default_init_std(k: int, c_eta: float) -> float:
+    """sigma_g = c_eta / (16 k^{3/2}), the largest value the paper's results allow."""
+    return c_eta / (16.0 * k**1.5)
+
+
+@njit(cache=True, parallel=True)
+def _gd_kernel(w, u, data_idx, gmask, gy, gweight, gmargin, gcount, eta, steps, snap_steps, max_abs,
+               val_a, val_b, val_max, grad_a, grad_b,
+               status, stop_step, loss_out, train_err, active, outputs,
+               snap_w, snap_u, snap_active):
+    R, k = w.shape[0], w.shape[1]
+    G = gmask.shape[1]
+    S = snap_steps.shape[0]
+    for r in prange(R):
+        rd = data_idx[r]
+        wr, ur = w[r], u[r]
+        cls_w = np.empty(k, np.int64)
+        cls_u = np.empty(k, np.int64)
+        sums_w = np.empty((8, 3))
+        sums_u = np.empty((8, 3))
+        ca = np.empty(8)
+        cb = np.empty(8)
+        out_n = np.empty(G)
+        ga_w = np.empty(k)
+        gb_w = np.empty(k)
+        ga_u = np.empty(k)
+        gb_u = np.empty(k)
+        si = 0
+        st = RUNNING_
+        step = 0
+        loss = 0.0
+        while True:
+            loss = loss_grad_classes(wr, ur, gmask[rd], gy[rd], gweight[rd], gmargin[rd],
+                                     cls_w, cls_u, sums_w, sums_u, ca, cb, out_n,
+                                     val_a, val_b, val_max, grad_a, grad_b)
+            for g in range(G):
+                if gweight[rd, g] > 0.0 and gmargin[rd, g] - gy[rd, g] * out_n[g] > 0.0:
+                    active[r, g] += 1
+            while si < S and snap_steps[si] == step:
+                snap_w[r, si] = wr
+                snap_u[r, si] = ur
+                snap_active[r, si] = active[r]
+                si += 1
+            if loss == 0.0:
+                st = CONVERGED_
+                break
+            if step == steps:
+                break
+            filter_grad(wr, cls_w, ca, cb, 1.0, ga_w, gb_w)
+            filter_grad(ur, cls_u, ca, cb, -1.0, ga_u, gb_u)
+            moved = False
+            bad = False
+            for j in range(k):
+                dw0 = eta * (ga_w[j] + gb_w[j])
+                dw1 = eta * (ga_w[j] - gb_w[j])
+                du0 = eta * (ga_u[j] + gb_u[j])
+                du1 = eta * (ga_u[j] - gb_u[j])
+                moved |= (dw0 != 0.0) | (dw1 != 0.0) | (du0 != 0.0) | (du1 != 0.0)
+                wr[j, 0] -= dw0
+                wr[j, 1] -= dw1
+                ur[j, 0] -= du0
+                ur[j, 1] -= du1
+                m = max(abs(wr[j, 0]), abs(wr[j, 1]), abs(ur[j, 0]), abs(ur[j, 1]))
+                bad |= not (m <= max_abs)
+            step += 1
+            if bad:
+                st = DIVERGED_
+                break
+            if not moved:  # zero subgradient with positive loss: GD stays here forever
+                st = STALLED_
+                break
+        status[r] = st
+        stop_step[r] = step
+        if st == DIVERGED_:
+            loss_out[r] = np.nan
+            train_err[r] = np.nan
+            outputs[r, :] = np.nan
+            for s2 in range(si, S):
+                snap_w[r, s2] = np.nan
+                snap_u[r, s2] = np.nan
+                snap_active[r, s2] = -1
+            continue
+        loss_out[r] = loss
+        err = 0.0
+        total = 0.0
+        for g in range(G):
+            total += gcount[rd, g]
+            if gy[rd, g] * out_n[g] <= 0.0:
+                err += gcount[rd, g]
+        train_err[r] = err / total
+        outputs_from_sums(sums_w, sums_u, outputs[r], val_a, val_b, val_max)
+        # GD is at a fixed point (or ran out of steps): later snapshots equal the final
+        # weights, and a hinge active now stays active at every later step.
+        for s2 in range(si, S):
+            snap_w[r, s2] = wr
+            snap_u[r, s2] = ur
+            for g in range(G):
+                was_active = gweight[rd, g] > 0.0 and gmargin[rd, g] - gy[rd, g] * out_n[g] > 0.0
+                snap_active[r, s2, g] = active[r, g] + (snap_steps[s2] - step) * was_active
+        if st == STALLED_:
+            for g in range(G):
+                if gweight[rd, g] > 0.0 and gmargin[rd, g] - gy[rd, g] * out_n[g] > 0.0:
+                    active[r, g] += steps - step
+
+
+RUNNING_, CONVERGED_, STALLED_, DIVERGED_ = RUNNING, CONVERGED, STALLED, DIVERGED
+
+
+@dataclass
+class TrainResult:
+    """Output of :func:`train` for R replicas of k filters.
+
+    Attributes
+    ----------
+    w0, u0, w, u : (R, k, 2)
+        Initial and final filters.
+    status : (R,) int
+        0 not converged within ``steps``, 1 converged (loss exactly 0), 2 stalled
+        (zero subgradient with positive loss: a point GD never leaves),
+        3 diverged (a weight exceeded ``max_weight`` or became non-finite).
+    converged_step : (R,) int
+        Step t at which the loss of W_t was first exactly 0, or -1.
+    stop_step : (R,) int
+        Number of updates performed.
+    loss, train_error, test_error : (R,)
+        Final loss, training error, exact test error (NaN for diverged replicas).
+    outputs : (R, 16)
+        N_W on every mask at the end.
+    active_counts : (R, G)
+        a_g(T): number of steps 0 <= t <= T at which the hinge of group g was active
+        (a_i(t) of Sec. 3.1, a+(t) of Sec. 6 for a diverse positive group).
+    groups : Groups
+        The training set reduced to groups.
+    snapshot_steps, snapshots_w, snapshots_u, snapshots_active
+        Filters (R, S, k, 2) and active counts (R, S, G) at the requested steps.
+    """
+
+    w0: np.ndarray
+    u0: np.ndarray
+    w: np.ndarray
+    u: np.ndarray
+    status: np.ndarray
+    converged_step: np.ndarray
+    stop_step: np.ndarray
+    loss: np.ndarray
+    train_error: np.ndarray
+    test_error: np.ndarray
+    outputs: np.ndarray
+    active_counts: np.ndarray
+    groups: Groups
+    params: dict
+    snapshot_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    snapshots_w: np.ndarray | None = None
+    snapshots_u: np.ndarray | None = None
+    snapshots_active: np.ndarray | None = None
+    seconds: float = 0.0
+
+    @property
+    def converged(self) -> np.ndarray:
+        return self.status == CONVERGED
+
+    @property
+    def diverged(self) -> np.ndarray:
+        return self.status == DIVERGED
+
+
+def train(
+    x,
+    y,
+    k: int,
+    *,
+    problem: str = "xord",
+    replicas: int | None = None,
+    steps: int = 5000,
+    gamma: float | None = None,
+    lr: float | None = None,
+    c_eta: float = 0.1,
+    init_std: float | None = None,
+    seed: int | np.random.Generator | None = 0,
+    w0=None,
+    u0=None,
+    test_distribution=None,
+    snapshot_steps=None,
+    max_weight: float = 1e12,
+) -> TrainResult:
+    """Train R replicas of the network of Eq. 2 (Eq. 1 for XOR) by full-batch GD.
+
+    Parameters
+    ----------
+    x, y : arrays
+        Training points (n, d, 2) and labels (n,) shared by all replicas, or
+        (R, n, d, 2) and (R, n) for one training set per replica.
+    k : int
+        Filters per sign (the network has 2k hidden units).
+    problem : {'xord', 'xor'}
+        Loss of Eq. 4 (averaged, margin ``gamma`` for positives) or of Sec. 3.1 (summed).
+    replicas : int, optional
+        R; defaults to the number of training sets, or to ``len(w0)``, or 1.
+    steps : int
+        T, the maximum number of GD updates.
+    gamma : float, optional
+        Margin of positive points (default 8 for XORD, 1 for XOR).
+    lr, c_eta : float
+        Learning rate; default ``c_eta / k``.
+    init_std : float, optional
+        sigma_g; default ``c_eta / (16 k^{3/2})``.
+    seed : int or Generator
+        Seeds the initialization N(0, sigma_g^2), drawn w first then u.
+    w0, u0 : arrays (R, k, 2), optional
+        Explicit initial filters (then ``init_std`` and ``seed`` are unused).
+    test_distribution : distribution, optional
+        For the exact test error; default uniform D+/D- with the data's d.
+    snapshot_steps : sequence of int, optional
+        Steps t at which to record W_t (and the active counts).
+    max_weight : float
+        A weight beyond this magnitude marks the replica as diverged.
+    """
+    t_start = time.perf_counter()
+    k = check_int("k", k, 1)
+    steps = check_int("steps", steps, 0)
+    c_eta = check_float("c_eta", c_eta, 0, low_open=True)
+    lr = default_lr(k, c_eta) if lr is None else check_float("lr", lr, 0, low_open=True)
+    max_weight = check_float("max_weight", max_weight, 0, low_open=True)
+    groups = loss_groups(x, y, problem, gamma)
+    gamma = float(groups.margin[groups.y > 0].max()) if np.any(groups.y > 0) else (
+        gamma if gamma is not None else (8.0 if problem == "xord" else 1.0))
+    Rd = groups.mask.shape[0]
+    d = np.asarray(x).shape[-2]
+    if w0 is not None or u0 is not None:
+        if w0 is None or u0 is None:
+            raise InputError("give both w0 and u0, or neither")
+        w = np.array(w0, dtype=np.float64, copy=True)
+        u = np.array(u0, dtype=np.float64, copy=True)
+        if w.ndim == 2:
+            w, u = w[None], u[None]
+        if w.shape != u.shape or w.shape[1:] != (k, 2):
+            raise InputError(f"w0 and u0 must have shape (R, {k}, 2); got {w.shape}, {u.shape}")
+        replicas = w.shape[0] if replicas is None else check_int("replicas", replicas, 1)
+        if w.shape[0] != replicas:
+            raise InputError(f"replicas={replicas} but w0 has {w.shape[0]}")
+        init_std = float("nan") if init_std is None else init_std
+    else:
+        replicas = (Rd if Rd > 1 else 1) if replicas is None else check_int("replicas", replicas, 1)
+        init_std = default_init_std(k, c_eta) if init_std is None else check_float(
+            "init_std", init_std, 0)
+        rng = np.random.default_rng(seed)
+        w = rng.standard_normal((replicas, k, 2))
+        w *= init_std
+        u = rng.standard_normal((replicas, k, 2))
+        u *= init_std
+    if Rd not in (1, replicas):
+        raise InputError(f"got {Rd} training sets for {replicas} replicas")
+    w0_copy, u0_copy = w.copy(), u.copy()
+
+    snaps = np.unique(np.asarray([] if snapshot_steps is None else snapshot_steps, np.int64))
+    if snaps.size and (snaps[0] < 0 or snaps[-1] > steps):
+        raise InputError(f"snapshot_steps must be in [0, steps={steps}]")
+    R, G, S = replicas, groups.mask.shape[1], snaps.size
+    status = np.zeros(R, np.int64)
+    stop_step = np.zeros(R, np.int64)
+    loss = np.zeros(R)
+    train_err = np.zeros(R)
+    active = np.zeros((R, G), np.int64)
+    outputs = np.zeros((R, 16))
+    snap_w = np.zeros((R, S, k, 2))
+    snap_u = np.zeros((R, S, k, 2))
+    snap_active = np.zeros((R, S, G), np.int64)
+    data_idx = np.arange(R) if Rd > 1 else np.zeros(R, np.int64)
+    _gd_kernel(w, u, data_idx, groups.mask, groups.y, groups.weight, groups.margin, groups.count,
+               float(lr), steps, snaps, max_weight, VAL_A, VAL_B, VAL_MAX, GRAD_A, GRAD_B,
+               status, stop_step, loss, train_err, active, outputs, snap_w, snap_u, snap_active)
+
+    dist = uniform_distribution(d) if test_distribution is None else test_distribution
+    with np.errstate(invalid="ignore"):
+        test_err = test_error_exact(outputs, dist.joint_mask_probs())
+    test_err[status == DIVERGED] = np.nan
+    converged_step = np.where(status == CONVERGED, stop_step, -1)
+    params = dict(problem=problem, k=k, d=int(d), n=int(np.asarray(y).shape[-1]),
+                  replicas=R, steps=steps, gamma=gamma, lr=float(lr), c_eta=c_eta,
+                  init_std=float(init_std), max_weight=max_weight,
+                  shared_data=bool(Rd == 1 and R > 1),
+                  seed=seed if isinstance(seed, (int, type(None))) else "generator")
+    return TrainResult(
+        w0=w0_copy, u0=u0_copy, w=w, u=u, status=status, converged_step=converged_step,
+        stop_step=stop_step, loss=loss, train_error=train_err, test_error=test_err,
+        outputs=outputs, active_counts=active, groups=groups, params=params,
+        snapshot_steps=snaps, snapshots_w=snap_w if S else None,
+        snapshots_u=snap_u if S else None, snapshots_active=snap_active if S else None,
+        seconds=time.perf_counter() - t_start,
+    )
+
+
+def theorem_6_3_steps(gamma: float, c_eta: float) -> int:
+    """T = ceil(28 (gamma + 1 + 8 c_eta) / c_eta) of Theorem 6.3."""
+    return math.ceil(28 * (gamma + 1 + 8 * c_eta) / c_eta)
