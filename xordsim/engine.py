@@ -106,12 +106,12 @@ def _gd_kernel(w, u, data_idx, gmask, gy, gweight, gmargin, gcount, eta, steps, 
                 ur[j, 1] -= du1
                 m = max(abs(wr[j, 0]), abs(wr[j, 1]), abs(ur[j, 0]), abs(ur[j, 1]))
                 bad |= not (m <= max_abs)
+            if not moved:  # zero subgradient with positive loss: GD stays here forever
+                st = STALLED_
+                break
             step += 1
             if bad:
                 st = DIVERGED_
-                break
-            if not moved:  # zero subgradient with positive loss: GD stays here forever
-                st = STALLED_
                 break
         status[r] = st
         stop_step[r] = step

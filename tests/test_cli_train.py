@@ -1,0 +1,87 @@
+"""``xordsim train``: summary, --json, --save, and one-line errors with exit status 2."""
+
+import json
+
+import numpy as np
+import pytest
+
+from xordsim.cli import main
+
+
+def run_cli(args, capsys):
+    try:
+        code = main(args)
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--k", "0"], "--k"),
+        (["--k", "-3"], "--k"),
+        (["--d", "0"], "--d"),
+        (["--m", "0"], "--m"),
+        (["--steps", "-1"], "--steps"),
+        (["--lr", "0"], "--lr"),
+        (["--lr", "-0.1"], "--lr"),
+        (["--c-eta", "0"], "--c-eta"),
+        (["--init-std", "-1"], "--init-std"),
+        (["--gamma", "0"], "--gamma"),
+        (["--gamma", "-2"], "--gamma"),
+        (["--replicas", "0"], "--replicas"),
+        (["--problem", "xyz"], "--problem"),
+        (["--distribution", "nope"], "--distribution"),
+        (["--distribution", "pattern:1,2"], "--distribution"),
+        (["--data", "weird"], "--data"),
+        (["--bogus"], "unrecognized arguments"),
+        (["--k", "abc"], "--k"),
+        (["--problem", "xor", "--d", "3"], "--d"),
+    ],
+)
+def test_bad_input_one_line_exit_2(args, needle, capsys):
+    code, out, err = run_cli(["train", "--replicas", "2", "--steps", "1"] + args, capsys)
+    assert code == 2
+    assert needle in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_malformed_distribution_file(tmp_path, capsys):
+    bad = tmp_path / "dist.json"
+    bad.write_text("{not json")
+    code, _, err = run_cli(["train", "--distribution", str(bad)], capsys)
+    assert code == 2 and "malformed" in err and len(err.strip().splitlines()) == 1
+
+
+def test_train_summary_json_and_save(tmp_path, capsys):
+    dist = tmp_path / "dist.json"
+    dist.write_text(json.dumps({"pos": {"1,2,3,4": 0.8, "1": 0.2}, "neg": {"2,4": 0.9, "2": 0.1}}))
+    path = tmp_path / "run.npz"
+    code, out, _ = run_cli(["train", "--d", "4", "--m", "3", "--k", "6", "--replicas", "5",
+                            "--steps", "200", "--distribution", str(dist), "--save", str(path),
+                            "--json"], capsys)
+    assert code == 0
+    summary = json.loads(out)
+    assert summary["replicas"] == 5
+    assert 0 <= summary["test_error_mean"] <= 1
+    z = np.load(path)
+    assert z["x"].shape == (5, 6, 4, 2) and z["y"].shape == (5, 6)
+    for key in ("w0", "u0", "w", "u"):
+        assert z[key].shape == (5, 6, 2)
+    for key in ("train_error", "test_error", "converged_step"):
+        assert z[key].shape == (5,)
+    assert int(z["k"]) == 6 and float(z["gamma"]) == 8.0
+    assert json.loads(str(z["params_json"]))["distribution"] == str(dist)
+
+
+def test_train_text_summary_xor_and_shared(capsys, tmp_path):
+    code, out, _ = run_cli(["train", "--problem", "xor", "--k", "2", "--replicas", "50"], capsys)
+    assert code == 0 and "fraction converged" in out and "95% CI" in out
+    path = tmp_path / "s.npz"
+    code, out, _ = run_cli(["train", "--data", "shared", "--d", "5", "--m", "4", "--k", "3",
+                            "--replicas", "4", "--steps", "10", "--save", str(path)], capsys)
+    assert code == 0
+    z = np.load(path)
+    assert z["x"].shape == (8, 5, 2) and z["y"].shape == (8,)
