@@ -60,7 +60,9 @@ def test_xor_dataset_is_section_3():
 
 
 @pytest.mark.parametrize("d", [1, 2, 3, 4])
-@pytest.mark.parametrize("q", [(0.25, 0.25, 0.25, 0.25), (0.5, 0.2, 0.1, 0.2), (0.0, 0.3, 0.6, 0.1)])
+@pytest.mark.parametrize(
+    "q", [(0.25, 0.25, 0.25, 0.25), (0.5, 0.2, 0.1, 0.2), (0.0, 0.3, 0.6, 0.1)]
+)
 def test_exact_mask_probabilities_match_enumeration(d, q):
     np.testing.assert_allclose(exact_mask_probabilities(q, d), brute_force_mask_probs(q, d),
                                atol=1e-14)

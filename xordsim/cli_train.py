@@ -105,7 +105,8 @@ def run(args) -> int:
     if args.threads is not None:
         import numba
 
-        numba.set_num_threads(check_int("--threads", args.threads, 1, numba.config.NUMBA_NUM_THREADS))
+        most = numba.config.NUMBA_NUM_THREADS
+        numba.set_num_threads(check_int("--threads", args.threads, 1, most))
     rng = np.random.default_rng(args.seed)
     if problem == "xor":
         for name in ("d", "m"):

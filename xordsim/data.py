@@ -21,8 +21,8 @@ import numpy as np
 
 from xordsim._validate import InputError, check_int
 from xordsim.patterns import (
-    ALL_MASKS,
     A_MASKS,
+    ALL_MASKS,
     DIVERSE_NEGATIVE_MASK,
     DIVERSE_POSITIVE_MASK,
     PATTERNS,
@@ -151,9 +151,14 @@ class PatternDistribution(_Distribution):
         check_int("d", self.d, 1)
         q = np.asarray(self.q, dtype=float)
         if q.shape != (4,) or np.any(q < 0) or not np.isclose(q.sum(), 1.0):
-            raise InputError(f"q must be 4 non-negative pattern probabilities summing to 1, got {self.q}")
+            raise InputError(
+                f"q must be 4 non-negative pattern probabilities summing to 1, got {self.q}"
+            )
         if q[[0, 2]].sum() == 0 or q[[1, 3]].sum() == 0:
-            raise InputError("q must give positive probability to a positive (p1, p3) and a negative (p2, p4) pattern")
+            raise InputError(
+                "q must give positive probability to a positive (p1, p3) and a negative "
+                "(p2, p4) pattern"
+            )
         if not 0 < self.prior_pos < 1:
             raise InputError(f"prior_pos must be in (0, 1), got {self.prior_pos}")
         object.__setattr__(self, "q", tuple(float(v) for v in q))
@@ -273,7 +278,9 @@ def decoy_training_set(
     """The decoy training set of Sec. 5: diverse positives then diverse negatives."""
     rng = np.random.default_rng(rng)
     n_per_class = check_int("n_per_class", n_per_class, 1)
-    x = np.concatenate([diverse_points(n_per_class, 1, d, rng), diverse_points(n_per_class, -1, d, rng)])
+    x = np.concatenate(
+        [diverse_points(n_per_class, 1, d, rng), diverse_points(n_per_class, -1, d, rng)]
+    )
     y = np.repeat(np.array([1, -1], dtype=np.int8), n_per_class)
     return x, y
 

@@ -20,14 +20,13 @@ from xordsim.data import uniform_distribution
 from xordsim.model import (
     GRAD_A,
     GRAD_B,
-    VAL_A,
-    VAL_B,
-    VAL_MAX,
+    SEL,
     Groups,
-    filter_grad,
-    loss_grad_classes,
+    descend,
+    forward,
+    hinge,
     loss_groups,
-    outputs_from_sums,
+    mask_output,
     test_error_exact,
 )
 
@@ -47,104 +46,127 @@ def default_init_std(k: int, c_eta: float) -> float:
     return c_eta / (16.0 * k**1.5)
 
 
+@njit(cache=True, inline="always")
+def _store_w(s, t, out):
+    for j in range(s.shape[0]):
+        out[j, 0] = (s[j] + t[j]) * 0.5
+        out[j, 1] = (s[j] - t[j]) * 0.5
+
+
+@njit(cache=True, inline="always")
+def _is_active(gweight, gmargin, gy, n):
+    return gweight > 0.0 and gmargin - gy * n > 0.0
+
+
 @njit(cache=True, parallel=True)
-def _gd_kernel(w, u, data_idx, gmask, gy, gweight, gmargin, gcount, eta, steps, snap_steps, max_abs,
-               val_a, val_b, val_max, grad_a, grad_b,
+def _gd_kernel(w, u, data_idx, gmask, gy, gweight, gmargin, gcount, eta, steps, snap_steps,
+               max_abs, sel, grad_a, grad_b,
                status, stop_step, loss_out, train_err, active, outputs,
                snap_w, snap_u, snap_active):
+    # Replicas are independent; chunks only amortize the scratch allocations, so the
+    # result does not depend on the chunking or on the thread count.
     R, k = w.shape[0], w.shape[1]
     G = gmask.shape[1]
-    S = snap_steps.shape[0]
-    for r in prange(R):
-        rd = data_idx[r]
-        wr, ur = w[r], u[r]
-        cls_w = np.empty(k, np.int64)
-        cls_u = np.empty(k, np.int64)
-        sums_w = np.empty((8, 3))
-        sums_u = np.empty((8, 3))
+    n_chunks = min(R, 256)
+    size = (R + n_chunks - 1) // n_chunks
+    for chunk in prange(n_chunks):
+        sw = np.empty(k)
+        tw = np.empty(k)
+        su = np.empty(k)
+        tu = np.empty(k)
+        D = np.zeros((4, 4))
         ca = np.empty(8)
         cb = np.empty(8)
         out_n = np.empty(G)
-        ga_w = np.empty(k)
-        gb_w = np.empty(k)
-        ga_u = np.empty(k)
-        gb_u = np.empty(k)
-        si = 0
-        st = RUNNING_
-        step = 0
-        loss = 0.0
-        while True:
-            loss = loss_grad_classes(wr, ur, gmask[rd], gy[rd], gweight[rd], gmargin[rd],
-                                     cls_w, cls_u, sums_w, sums_u, ca, cb, out_n,
-                                     val_a, val_b, val_max, grad_a, grad_b)
-            for g in range(G):
-                if gweight[rd, g] > 0.0 and gmargin[rd, g] - gy[rd, g] * out_n[g] > 0.0:
-                    active[r, g] += 1
-            while si < S and snap_steps[si] == step:
-                snap_w[r, si] = wr
-                snap_u[r, si] = ur
-                snap_active[r, si] = active[r]
-                si += 1
-            if loss == 0.0:
-                st = CONVERGED_
-                break
-            if step == steps:
-                break
-            filter_grad(wr, cls_w, ca, cb, 1.0, ga_w, gb_w)
-            filter_grad(ur, cls_u, ca, cb, -1.0, ga_u, gb_u)
-            moved = False
-            bad = False
-            for j in range(k):
-                dw0 = eta * (ga_w[j] + gb_w[j])
-                dw1 = eta * (ga_w[j] - gb_w[j])
-                du0 = eta * (ga_u[j] + gb_u[j])
-                du1 = eta * (ga_u[j] - gb_u[j])
-                moved |= (dw0 != 0.0) | (dw1 != 0.0) | (du0 != 0.0) | (du1 != 0.0)
-                wr[j, 0] -= dw0
-                wr[j, 1] -= dw1
-                ur[j, 0] -= du0
-                ur[j, 1] -= du1
-                m = max(abs(wr[j, 0]), abs(wr[j, 1]), abs(ur[j, 0]), abs(ur[j, 1]))
-                bad |= not (m <= max_abs)
-            if not moved:  # zero subgradient with positive loss: GD stays here forever
-                st = STALLED_
-                break
-            step += 1
-            if bad:
-                st = DIVERGED_
-                break
-        status[r] = st
-        stop_step[r] = step
-        if st == DIVERGED_:
-            loss_out[r] = np.nan
-            train_err[r] = np.nan
-            outputs[r, :] = np.nan
-            for s2 in range(si, S):
-                snap_w[r, s2] = np.nan
-                snap_u[r, s2] = np.nan
-                snap_active[r, s2] = -1
-            continue
-        loss_out[r] = loss
-        err = 0.0
-        total = 0.0
+        for r in range(chunk * size, min(R, (chunk + 1) * size)):
+            _train_replica(r, w, u, data_idx[r], gmask, gy, gweight, gmargin, gcount, eta,
+                           steps, snap_steps, max_abs, sel, grad_a, grad_b, status, stop_step,
+                           loss_out, train_err, active, outputs, snap_w, snap_u, snap_active,
+                           sw, tw, su, tu, D, ca, cb, out_n)
+
+
+@njit(cache=True)
+def _train_replica(r, w, u, rd, gmask, gy, gweight, gmargin, gcount, eta, steps, snap_steps,
+                   max_abs, sel, grad_a, grad_b, status, stop_step, loss_out, train_err,
+                   active, outputs, snap_w, snap_u, snap_active,
+                   sw, tw, su, tu, D, ca, cb, out_n):
+    """GD for replica r until zero loss, a fixed point, divergence or ``steps`` updates."""
+    G = gmask.shape[1]
+    S = snap_steps.shape[0]
+    for j in range(w.shape[1]):
+        sw[j] = w[r, j, 0] + w[r, j, 1]
+        tw[j] = w[r, j, 0] - w[r, j, 1]
+        su[j] = u[r, j, 0] + u[r, j, 1]
+        tu[j] = u[r, j, 0] - u[r, j, 1]
+    si = 0
+    st = RUNNING_
+    step = 0
+    loss = 0.0
+    big = forward(sw, tw, su, tu, D)
+    while True:
+        loss = hinge(D, gmask[rd], gy[rd], gweight[rd], gmargin[rd], out_n, ca, cb,
+                     sel, grad_a, grad_b)
         for g in range(G):
-            total += gcount[rd, g]
-            if gy[rd, g] * out_n[g] <= 0.0:
-                err += gcount[rd, g]
-        train_err[r] = err / total
-        outputs_from_sums(sums_w, sums_u, outputs[r], val_a, val_b, val_max)
-        # GD is at a fixed point (or ran out of steps): later snapshots equal the final
-        # weights, and a hinge active now stays active at every later step.
+            if _is_active(gweight[rd, g], gmargin[rd, g], gy[rd, g], out_n[g]):
+                active[r, g] += 1
+        while si < S and snap_steps[si] == step:
+            _store_w(sw, tw, snap_w[r, si])
+            _store_w(su, tu, snap_u[r, si])
+            snap_active[r, si] = active[r]
+            si += 1
+        if loss == 0.0:
+            st = CONVERGED_
+            break
+        if step == steps:
+            break
+        moved_w = descend(sw, tw, ca, cb, 2.0 * eta)
+        moved_u = descend(su, tu, ca, cb, -2.0 * eta)
+        if not (moved_w or moved_u):  # zero subgradient, positive loss: GD stays here
+            st = STALLED_
+            break
+        step += 1
+        big = forward(sw, tw, su, tu, D)
+        if not (big <= max_abs):
+            st = DIVERGED_
+            break
+    _store_w(sw, tw, w[r])
+    _store_w(su, tu, u[r])
+    status[r] = st
+    stop_step[r] = step
+    if st == DIVERGED_:
+        loss_out[r] = np.nan
+        train_err[r] = np.nan
+        outputs[r, :] = np.nan
         for s2 in range(si, S):
-            snap_w[r, s2] = wr
-            snap_u[r, s2] = ur
-            for g in range(G):
-                was_active = gweight[rd, g] > 0.0 and gmargin[rd, g] - gy[rd, g] * out_n[g] > 0.0
-                snap_active[r, s2, g] = active[r, g] + (snap_steps[s2] - step) * was_active
-        if st == STALLED_:
-            for g in range(G):
-                if gweight[rd, g] > 0.0 and gmargin[rd, g] - gy[rd, g] * out_n[g] > 0.0:
-                    active[r, g] += steps - step
+            snap_w[r, s2] = np.nan
+            snap_u[r, s2] = np.nan
+            snap_active[r, s2] = -1
+        return
+    loss_out[r] = loss
+    err = 0.0
+    total = 0.0
+    for g in range(G):
+        total += gcount[rd, g]
+        if gy[rd, g] * out_n[g] <= 0.0:
+            err += gcount[rd, g]
+    train_err[r] = err / total
+    for M in range(1, 16):
+        outputs[r, M] = mask_output(D, M, sel)
+    # GD is at a fixed point (or ran out of steps): later snapshots equal the final
+    # weights, and a hinge active now stays active at every later step.
+    for s2 in range(si, S):
+        snap_w[r, s2] = w[r]
+        snap_u[r, s2] = u[r]
+        for g in range(G):
+            extra = snap_steps[s2] - step
+            if _is_active(gweight[rd, g], gmargin[rd, g], gy[rd, g], out_n[g]):
+                snap_active[r, s2, g] = active[r, g] + extra
+            else:
+                snap_active[r, s2, g] = active[r, g]
+    if st == STALLED_:
+        for g in range(G):
+            if _is_active(gweight[rd, g], gmargin[rd, g], gy[rd, g], out_n[g]):
+                active[r, g] += steps - step
 
 
 RUNNING_, CONVERGED_, STALLED_, DIVERGED_ = RUNNING, CONVERGED, STALLED, DIVERGED
@@ -311,7 +333,7 @@ def train(
     snap_active = np.zeros((R, S, G), np.int64)
     data_idx = np.arange(R) if Rd > 1 else np.zeros(R, np.int64)
     _gd_kernel(w, u, data_idx, groups.mask, groups.y, groups.weight, groups.margin, groups.count,
-               float(lr), steps, snaps, max_weight, VAL_A, VAL_B, VAL_MAX, GRAD_A, GRAD_B,
+               float(lr), steps, snaps, max_weight, SEL, GRAD_A, GRAD_B,
                status, stop_step, loss, train_err, active, outputs, snap_w, snap_u, snap_active)
 
     dist = uniform_distribution(d) if test_distribution is None else test_distribution

@@ -28,94 +28,133 @@ import numpy as np
 from numba import njit, prange
 
 from xordsim._validate import InputError, check_float
-from xordsim.patterns import ALL_MASKS, PATTERNS, mask_label, point_masks
+from xordsim.patterns import ALL_MASKS, mask_label, point_masks
 
 N_CLASSES = 8
 
 
 def _build_tables():
-    """Per class c and mask M: which sums give the value, which side gets the gradient."""
-    val_a = np.zeros((N_CLASSES, 16))  # coefficient of sum |s|
-    val_b = np.zeros((N_CLASSES, 16))  # coefficient of sum |t|
-    val_max = np.zeros((N_CLASSES, 16))  # coefficient of sum max(|s|, |t|)
+    """Tables of the reduction, indexed by sign class ab = 2[s<0] + [t<0] (a = p1 or p3,
+    b = p2 or p4), class c = 2 ab + [b wins over a when both are present], and mask M.
+
+    SEL[ab, M]: which per-class sum gives the filter's value on M (0: none, 1: |s|,
+    2: |t|, 3: max(|s|, |t|)). GRAD_A[c, M] / GRAD_B[c, M]: 1 if side a / b receives
+    the subgradient on M (the argmax pattern; ties -> lowest index).
+    """
+    sel = np.zeros((4, 16), dtype=np.int64)
     grad_a = np.zeros((N_CLASSES, 16))
     grad_b = np.zeros((N_CLASSES, 16))
     for c in range(N_CLASSES):
-        a = 0 if c >> 2 == 0 else 2
-        b = 1 if (c >> 1) & 1 == 0 else 3
-        a_wins = (c & 1) == 0
+        ab, b_wins = c >> 1, c & 1
+        a = 0 if ab >> 1 == 0 else 2
+        b = 1 if ab & 1 == 0 else 3
         for M in range(16):
             in_a, in_b = bool(M >> a & 1), bool(M >> b & 1)
-            if in_a and in_b:
-                val_max[c, M] = 1
-                grad_a[c, M], grad_b[c, M] = a_wins, not a_wins
-            elif in_a:
-                val_a[c, M] = grad_a[c, M] = 1
-            elif in_b:
-                val_b[c, M] = grad_b[c, M] = 1
-    return val_a, val_b, val_max, grad_a, grad_b
+            sel[ab, M] = 3 if in_a and in_b else (1 if in_a else (2 if in_b else 0))
+            grad_a[c, M] = in_a and not (in_b and b_wins)
+            grad_b[c, M] = in_b and not (in_a and not b_wins)
+    return sel, grad_a, grad_b
 
 
-VAL_A, VAL_B, VAL_MAX, GRAD_A, GRAD_B = _build_tables()
+SEL, GRAD_A, GRAD_B = _build_tables()
 
 
 @njit(cache=True, inline="always")
-def channel_class(s: float, t: float) -> int:
-    """Class of a filter with s = w·p1, t = w·p2 (see module docstring); ties -> lowest index."""
-    a_idx = 0 if s >= 0.0 else 1  # a = p1 (index 0) or p3 (index 2)
-    b_idx = 0 if t >= 0.0 else 1  # b = p2 (index 1) or p4 (index 3)
-    abs_s, abs_t = abs(s), abs(t)
-    a_first = a_idx == 0 or b_idx == 1  # pattern index of a below that of b
-    a_wins = abs_s > abs_t or (abs_s == abs_t and a_first)
-    return 4 * a_idx + 2 * b_idx + (0 if a_wins else 1)
+def class_flags(s: float, t: float):
+    """(a = p3, b = p4, b wins over a) for a filter with s = w·p1, t = w·p2.
 
-
-@njit(cache=True)
-def class_sums(w, cls, sums):
-    """Fill ``cls`` (k,) with the classes of filters ``w`` (k, 2) and ``sums`` (8, 3) with
-    per-class sums of |s|, |t| and max(|s|, |t|)."""
-    sums[:] = 0.0
-    for j in range(w.shape[0]):
-        s = w[j, 0] + w[j, 1]
-        t = w[j, 0] - w[j, 1]
-        c = channel_class(s, t)
-        cls[j] = c
-        abs_s, abs_t = abs(s), abs(t)
-        sums[c, 0] += abs_s
-        sums[c, 1] += abs_t
-        sums[c, 2] += max(abs_s, abs_t)
-
-
-@njit(cache=True, inline="always")
-def mask_value(sums, mask, val_a, val_b, val_max) -> float:
-    """sum_j max_{l in mask} sigma(w_j·p_l) from the class sums."""
-    v = 0.0
-    for c in range(8):
-        v += val_a[c, mask] * sums[c, 0] + val_b[c, mask] * sums[c, 1]
-        v += val_max[c, mask] * sums[c, 2]
-    return v
-
-
-@njit(cache=True)
-def loss_grad_classes(w, u, gmask, gy, gweight, gmargin, cls_w, cls_u, sums_w, sums_u,
-                 coef_a, coef_b, out_n, val_a, val_b, val_max, grad_a, grad_b):
-    """Hinge loss (Eq. 4 / Sec. 3.1 form) and the class coefficients of its subgradient.
-
-    Groups g of identical points (same mask and label) carry ``gweight`` (the sum of
-    the points' loss weights) and ``gmargin``. On return ``out_n[g]`` holds N_W on
-    group g and ``coef_a[c]`` / ``coef_b[c]`` the derivative of the loss with respect
-    to the response of side a / b of a *w* filter of class c (negate for u filters).
-    Returns the loss.
+    a is the pattern of {p1, p3} with response |s| (p1 when s = 0), b that of {p2, p4}
+    with response |t|; b wins when |t| > |s|, or on a tie when its index is lower
+    (a = p3, b = p2): argmax ties go to the lowest pattern index.
     """
-    class_sums(w, cls_w, sums_w)
-    class_sums(u, cls_u, sums_u)
+    abs_s, abs_t = abs(s), abs(t)
+    s_neg = s < 0.0
+    t_neg = t < 0.0
+    b_wins = abs_t > abs_s or (abs_t == abs_s and s_neg and not t_neg)
+    return s_neg, t_neg, b_wins
+
+
+@njit(cache=True)
+def channel_class(s: float, t: float) -> int:
+    """Class c = 4 [a = p3] + 2 [b = p4] + [b wins] of a filter (see :func:`class_flags`)."""
+    s_neg, t_neg, b_wins = class_flags(s, t)
+    return 4 * s_neg + 2 * t_neg + b_wins
+
+
+#: Reassociation lets LLVM vectorize the sums over filters; NaN/inf semantics are kept.
+FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def accumulate(s, t, sign, D):
+    """Add ``sign`` times the per-class sums of |s|, |t| and max(|s|, |t|) of the filters
+    (s, t of shape (k,)) to columns 1..3 of ``D`` (4, 4), rows = sign class
+    2 [a = p3] + [b = p4]. Returns the largest response max_j max(|s_j|, |t_j|)."""
+    a0 = a1 = a2 = a3 = 0.0
+    b0 = b1 = b2 = b3 = 0.0
+    m0 = m1 = m2 = m3 = 0.0
+    big = 0.0
+    for j in range(s.shape[0]):
+        sj, tj = s[j], t[j]
+        abs_s, abs_t = abs(sj), abs(tj)
+        mx = max(abs_s, abs_t)
+        big = max(big, mx)
+        s_neg = 1.0 if sj < 0.0 else 0.0
+        t_neg = 1.0 if tj < 0.0 else 0.0
+        f0 = (1.0 - s_neg) * (1.0 - t_neg)
+        f1 = (1.0 - s_neg) * t_neg
+        f2 = s_neg * (1.0 - t_neg)
+        f3 = s_neg * t_neg
+        a0 += f0 * abs_s
+        a1 += f1 * abs_s
+        a2 += f2 * abs_s
+        a3 += f3 * abs_s
+        b0 += f0 * abs_t
+        b1 += f1 * abs_t
+        b2 += f2 * abs_t
+        b3 += f3 * abs_t
+        m0 += f0 * mx
+        m1 += f1 * mx
+        m2 += f2 * mx
+        m3 += f3 * mx
+    D[0, 1] += sign * a0
+    D[1, 1] += sign * a1
+    D[2, 1] += sign * a2
+    D[3, 1] += sign * a3
+    D[0, 2] += sign * b0
+    D[1, 2] += sign * b1
+    D[2, 2] += sign * b2
+    D[3, 2] += sign * b3
+    D[0, 3] += sign * m0
+    D[1, 3] += sign * m1
+    D[2, 3] += sign * m2
+    D[3, 3] += sign * m3
+    if not (abs(m0 + m1 + m2 + m3) < np.inf):  # a NaN or inf response
+        big = np.inf
+    return big
+
+
+@njit(cache=True, inline="always")
+def mask_output(D, M, sel) -> float:
+    """N_W on mask M: sum over sign classes of the selected column of ``D``."""
+    return D[0, sel[0, M]] + D[1, sel[1, M]] + D[2, sel[2, M]] + D[3, sel[3, M]]
+
+
+@njit(cache=True)
+def hinge(D, gmask, gy, gweight, gmargin, out_n, coef_a, coef_b, sel, grad_a, grad_b):
+    """Hinge loss of Eq. 4 / Sec. 3.1 over groups of identical points, and its derivative.
+
+    Groups carry the sum of their points' loss weights and their margin. On return
+    ``out_n[g]`` is N_W on group g and ``coef_a[c]``, ``coef_b[c]`` the derivative of
+    the loss with respect to the response of side a / b of a w filter of class c
+    (negate for u filters). Returns the loss.
+    """
     coef_a[:] = 0.0
     coef_b[:] = 0.0
     loss = 0.0
     for g in range(gmask.shape[0]):
         M = gmask[g]
-        n = mask_value(sums_w, M, val_a, val_b, val_max) - mask_value(
-            sums_u, M, val_a, val_b, val_max)
+        n = mask_output(D, M, sel)
         out_n[g] = n
         slack = gmargin[g] - gy[g] * n
         if slack > 0.0 and gweight[g] > 0.0:
@@ -128,52 +167,84 @@ def loss_grad_classes(w, u, gmask, gy, gweight, gmargin, cls_w, cls_u, sums_w, s
 
 
 @njit(cache=True)
-def filter_grad(w, cls, coef_a, coef_b, sign, ga, gb):
-    """Gradient of each filter as ga·p1 + gb·p2 (``sign`` = +1 for w filters, -1 for u)."""
-    for j in range(w.shape[0]):
-        c = cls[j]
-        s = w[j, 0] + w[j, 1]
-        t = w[j, 0] - w[j, 1]
-        # d(response of a)/dw = p_a = sign(s)·p1; sigma'(0) = 0 kills a zero response
-        ga[j] = sign * coef_a[c] * (1.0 if s > 0.0 else (-1.0 if s < 0.0 else 0.0))
-        gb[j] = sign * coef_b[c] * (1.0 if t > 0.0 else (-1.0 if t < 0.0 else 0.0))
+def forward(sw, tw, su, tu, D):
+    """Fill D = (class sums of w) - (class sums of u); return the largest response."""
+    D[:] = 0.0
+    return max(accumulate(sw, tw, 1.0, D), accumulate(su, tu, -1.0, D))
 
 
-@njit(cache=True)
-def outputs_from_sums(sums_w, sums_u, out, val_a, val_b, val_max):
-    """N_W on all 16 masks into ``out`` (16,) from the class sums of w and u."""
-    out[0] = 0.0
-    for M in range(1, 16):
-        out[M] = mask_value(sums_w, M, val_a, val_b, val_max) - mask_value(
-            sums_u, M, val_a, val_b, val_max)
+@njit(cache=True, fastmath=FASTMATH)
+def descend(s, t, coef_a, coef_b, scale):
+    """One GD step on filters in (s, t) coordinates; ``scale`` = +-2 eta (w / u filters).
+
+    The subgradient of a filter of class c is ga p1 + gb p2 with ga = coef_a[c] sign(s)
+    (sigma'(0) = 0 kills a zero response), so s = w·p1 moves by -2 eta ga and t by
+    -2 eta gb. The 8 coefficients are hoisted so that the loop vectorizes.
+    Returns whether any filter moved.
+    """
+    ca0, ca1, ca2, ca3 = coef_a[0], coef_a[1], coef_a[2], coef_a[3]
+    ca4, ca5, ca6, ca7 = coef_a[4], coef_a[5], coef_a[6], coef_a[7]
+    cb0, cb1, cb2, cb3 = coef_b[0], coef_b[1], coef_b[2], coef_b[3]
+    cb4, cb5, cb6, cb7 = coef_b[4], coef_b[5], coef_b[6], coef_b[7]
+    moved = 0.0
+    for j in range(s.shape[0]):
+        sj, tj = s[j], t[j]
+        s_neg, t_neg, b_wins = class_flags(sj, tj)
+        if s_neg:
+            if t_neg:
+                a_c, b_c = (ca7, cb7) if b_wins else (ca6, cb6)
+            else:
+                a_c, b_c = (ca5, cb5) if b_wins else (ca4, cb4)
+        else:
+            if t_neg:
+                a_c, b_c = (ca3, cb3) if b_wins else (ca2, cb2)
+            else:
+                a_c, b_c = (ca1, cb1) if b_wins else (ca0, cb0)
+        ds = scale * a_c * (1.0 if sj > 0.0 else (-1.0 if s_neg else 0.0))
+        dt = scale * b_c * (1.0 if tj > 0.0 else (-1.0 if t_neg else 0.0))
+        moved += abs(ds) + abs(dt)
+        s[j] = sj - ds
+        t[j] = tj - dt
+    return moved != 0.0
 
 
 @njit(cache=True, parallel=True)
-def _outputs_all_masks(w, u, val_a, val_b, val_max):
-    R, k = w.shape[0], w.shape[1]
+def _outputs_all_masks(sw, tw, su, tu, sel):
+    R, k = sw.shape
     out = np.zeros((R, 16))
     for r in prange(R):
-        cls = np.empty(k, np.int64)
-        sums_w = np.empty((8, 3))
-        sums_u = np.empty((8, 3))
-        class_sums(w[r], cls, sums_w)
-        class_sums(u[r], cls, sums_u)
-        outputs_from_sums(sums_w, sums_u, out[r], val_a, val_b, val_max)
+        D = np.zeros((4, 4))
+        forward(sw[r], tw[r], su[r], tu[r], D)
+        for M in range(1, 16):
+            out[r, M] = mask_output(D, M, sel)
     return out
+
+
+def to_st(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Filters (..., k, 2) -> (s, t) = (w·p1, w·p2), each (..., k)."""
+    w = np.asarray(w, dtype=np.float64)
+    return w[..., 0] + w[..., 1], w[..., 0] - w[..., 1]
+
+
+def from_st(s: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`to_st`: w = ((s + t)/2, (s - t)/2)."""
+    return np.stack([(s + t) * 0.5, (s - t) * 0.5], axis=-1)
 
 
 def _as_batch(w, u):
     w = np.asarray(w, dtype=np.float64)
     u = np.asarray(u, dtype=np.float64)
     if w.ndim not in (2, 3) or w.shape[-1] != 2 or w.shape != u.shape:
-        raise InputError(f"w and u must have equal shapes (k, 2) or (R, k, 2); got {w.shape}, {u.shape}")
+        raise InputError(
+            f"w and u must have equal shapes (k, 2) or (R, k, 2); got {w.shape}, {u.shape}"
+        )
     return w.reshape((-1,) + w.shape[-2:]), u.reshape((-1,) + u.shape[-2:]), w.ndim == 2
 
 
 def outputs_all_masks(w, u) -> np.ndarray:
     """N_W on every mask: shape (R, 16) (column 0, the empty set, is 0)."""
     w, u, _ = _as_batch(w, u)
-    return _outputs_all_masks(w, u, VAL_A, VAL_B, VAL_MAX)
+    return _outputs_all_masks(*to_st(w), *to_st(u), SEL)
 
 
 def network_output(w, u, x) -> np.ndarray:
@@ -249,7 +320,10 @@ def loss_groups(x, y, problem: str = "xord", gamma: float | None = None) -> Grou
     if x.ndim == 3:
         x, y = x[None], y[None]
     if x.ndim != 4 or x.shape[-1] != 2 or y.shape != x.shape[:2]:
-        raise InputError(f"x must have shape (n, d, 2) or (R, n, d, 2) with y (n,) or (R, n); got {x.shape}, {y.shape}")
+        raise InputError(
+            "x must have shape (n, d, 2) or (R, n, d, 2) with y (n,) or (R, n); "
+            f"got {x.shape}, {y.shape}"
+        )
     if not np.all(np.abs(y) == 1):
         raise InputError("labels y must be ±1")
     weight, margin = point_loss_weights(y, problem, gamma)
@@ -282,17 +356,18 @@ def loss_and_grad(w, u, groups: Groups) -> tuple[float, np.ndarray, np.ndarray]:
     """
     w = np.asarray(w, dtype=np.float64)
     u = np.asarray(u, dtype=np.float64)
-    k = w.shape[0]
-    cls_w, cls_u = np.empty(k, np.int64), np.empty(k, np.int64)
-    sums_w, sums_u = np.empty((8, 3)), np.empty((8, 3))
+    sw, tw = to_st(w)
+    su, tu = to_st(u)
+    D = np.zeros((4, 4))
     ca, cb = np.empty(8), np.empty(8)
     out_n = np.empty(groups.mask.shape[1])
-    loss = loss_grad_classes(w, u, groups.mask[0], groups.y[0], groups.weight[0],
-                             groups.margin[0], cls_w, cls_u, sums_w, sums_u, ca, cb, out_n,
-                             VAL_A, VAL_B, VAL_MAX, GRAD_A, GRAD_B)
+    forward(sw, tw, su, tu, D)
+    loss = hinge(D, groups.mask[0], groups.y[0], groups.weight[0], groups.margin[0], out_n,
+                 ca, cb, SEL, GRAD_A, GRAD_B)
     grads = []
-    for filters, cls, sign in ((w, cls_w, 1.0), (u, cls_u, -1.0)):
-        ga, gb = np.empty(k), np.empty(k)
-        filter_grad(filters, cls, ca, cb, sign, ga, gb)
+    for s, t, sign in ((sw, tw, 1.0), (su, tu, -1.0)):
+        cls = np.array([channel_class(a, b) for a, b in zip(s, t, strict=True)], dtype=np.int64)
+        ga = sign * ca[cls] * np.sign(s)
+        gb = sign * cb[cls] * np.sign(t)
         grads.append(np.stack([ga + gb, ga - gb], axis=1))
     return float(loss), grads[0], grads[1]
