@@ -27,6 +27,7 @@ from xordsim.model import (
     hinge,
     loss_groups,
     mask_output,
+    resolve_gamma,
     test_error_exact,
 )
 
@@ -102,13 +103,12 @@ def _train_replica(r, w, u, rd, gmask, gy, gweight, gmargin, gcount, eta, steps,
     st = RUNNING_
     step = 0
     loss = 0.0
+    mask_r, y_r, weight_r, margin_r = gmask[rd], gy[rd], gweight[rd], gmargin[rd]
+    active_r = active[r]
     big = forward(sw, tw, su, tu, D)
     while True:
-        loss = hinge(D, gmask[rd], gy[rd], gweight[rd], gmargin[rd], out_n, ca, cb,
-                     sel, grad_a, grad_b)
-        for g in range(G):
-            if _is_active(gweight[rd, g], gmargin[rd, g], gy[rd, g], out_n[g]):
-                active[r, g] += 1
+        loss = hinge(D, mask_r, y_r, weight_r, margin_r, out_n, ca, cb, sel, grad_a, grad_b,
+                     active_r)
         while si < S and snap_steps[si] == step:
             _store_w(sw, tw, snap_w[r, si])
             _store_w(su, tu, snap_u[r, si])
@@ -183,7 +183,7 @@ class TrainResult:
     status : (R,) int
         0 not converged within ``steps``, 1 converged (loss exactly 0), 2 stalled
         (zero subgradient with positive loss: a point GD never leaves),
-        3 diverged (a weight exceeded ``max_weight`` or became non-finite).
+        3 diverged (a filter response exceeded ``max_weight`` or became non-finite).
     converged_step : (R,) int
         Step t at which the loss of W_t was first exactly 0, or -1.
     stop_step : (R,) int
@@ -279,7 +279,8 @@ def train(
     snapshot_steps : sequence of int, optional
         Steps t at which to record W_t (and the active counts).
     max_weight : float
-        A weight beyond this magnitude marks the replica as diverged.
+        A filter response |w·p1| or |w·p2| beyond this (or a non-finite one) marks
+        the replica as diverged.
     """
     t_start = time.perf_counter()
     k = check_int("k", k, 1)
@@ -288,8 +289,7 @@ def train(
     lr = default_lr(k, c_eta) if lr is None else check_float("lr", lr, 0, low_open=True)
     max_weight = check_float("max_weight", max_weight, 0, low_open=True)
     groups = loss_groups(x, y, problem, gamma)
-    gamma = float(groups.margin[groups.y > 0].max()) if np.any(groups.y > 0) else (
-        gamma if gamma is not None else (8.0 if problem == "xord" else 1.0))
+    gamma = resolve_gamma(problem, gamma)
     Rd = groups.mask.shape[0]
     d = np.asarray(x).shape[-2]
     if w0 is not None or u0 is not None:

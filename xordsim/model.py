@@ -141,13 +141,14 @@ def mask_output(D, M, sel) -> float:
 
 
 @njit(cache=True)
-def hinge(D, gmask, gy, gweight, gmargin, out_n, coef_a, coef_b, sel, grad_a, grad_b):
+def hinge(D, gmask, gy, gweight, gmargin, out_n, coef_a, coef_b, sel, grad_a, grad_b, active):
     """Hinge loss of Eq. 4 / Sec. 3.1 over groups of identical points, and its derivative.
 
     Groups carry the sum of their points' loss weights and their margin. On return
     ``out_n[g]`` is N_W on group g and ``coef_a[c]``, ``coef_b[c]`` the derivative of
     the loss with respect to the response of side a / b of a w filter of class c
-    (negate for u filters). Returns the loss.
+    (negate for u filters); ``active[g]`` is incremented where the hinge is active
+    (y N < margin: the counters a_i(t), a+(t)). Returns the loss.
     """
     coef_a[:] = 0.0
     coef_b[:] = 0.0
@@ -158,6 +159,7 @@ def hinge(D, gmask, gy, gweight, gmargin, out_n, coef_a, coef_b, sel, grad_a, gr
         out_n[g] = n
         slack = gmargin[g] - gy[g] * n
         if slack > 0.0 and gweight[g] > 0.0:
+            active[g] += 1
             loss += gweight[g] * slack
             dn = -gweight[g] * gy[g]  # d loss / d N on this group
             for c in range(8):
@@ -286,6 +288,13 @@ class Groups:
     count: np.ndarray  # float64, number of points
 
 
+def resolve_gamma(problem: str, gamma: float | None) -> float:
+    """The positives' margin: ``gamma`` if given (> 0), else 8 for XORD and 1 for XOR."""
+    if gamma is None:
+        return 8.0 if problem == "xord" else 1.0
+    return check_float("gamma", gamma, 0, low_open=True)
+
+
 def point_loss_weights(y, problem: str = "xord", gamma: float | None = None):
     """Per-point loss weight and margin: the single definition of the training loss.
 
@@ -298,9 +307,7 @@ def point_loss_weights(y, problem: str = "xord", gamma: float | None = None):
     y = np.asarray(y)
     if problem not in ("xor", "xord"):
         raise InputError(f"problem must be one of xor, xord; got {problem!r}")
-    if gamma is None:
-        gamma = 8.0 if problem == "xord" else 1.0
-    gamma = check_float("gamma", gamma, 0, low_open=True)
+    gamma = resolve_gamma(problem, gamma)
     pos = y > 0
     margin = np.where(pos, gamma, 1.0)
     if problem == "xor":
@@ -363,7 +370,7 @@ def loss_and_grad(w, u, groups: Groups) -> tuple[float, np.ndarray, np.ndarray]:
     out_n = np.empty(groups.mask.shape[1])
     forward(sw, tw, su, tu, D)
     loss = hinge(D, groups.mask[0], groups.y[0], groups.weight[0], groups.margin[0], out_n,
-                 ca, cb, SEL, GRAD_A, GRAD_B)
+                 ca, cb, SEL, GRAD_A, GRAD_B, np.zeros(out_n.size, np.int64))
     grads = []
     for s, t, sign in ((sw, tw, 1.0), (su, tu, -1.0)):
         cls = np.array([channel_class(a, b) for a, b in zip(s, t, strict=True)], dtype=np.int64)
