@@ -48,10 +48,10 @@ def angles_to(filters, directions) -> np.ndarray:
     f = np.asarray(filters, dtype=float)
     v = np.asarray(directions, dtype=float)
     dots = f @ v.T
-    norms = np.linalg.norm(f, axis=-1)[..., None] * np.linalg.norm(v, axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cos = np.where(norms > 0, dots / norms, 0.0)
-    return np.arccos(np.clip(cos, -1.0, 1.0))
+    cross = f[..., :1] * v[:, 1] - f[..., 1:] * v[:, 0]
+    zero = np.all(f == 0, axis=-1)[..., None]
+    # atan2 of |cross| and dot is accurate near 0 and pi, unlike arccos of the cosine
+    return np.where(zero, np.pi / 2, np.arctan2(np.abs(cross), dots))
 
 
 def angles_to_patterns(filters) -> np.ndarray:
