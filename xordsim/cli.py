@@ -27,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     from xordsim import cli_train
 
     cli_train.add_parser(sub)
+    from xordsim import cli_theorems
+
+    cli_theorems.add_parser(sub)
     _add_figure_parser(sub)
     try:
         from xordsim.mnist import cli as mnist_cli

@@ -47,6 +47,17 @@ def default_init_std(k: int, c_eta: float) -> float:
     return c_eta / (16.0 * k**1.5)
 
 
+def gaussian_init(replicas: int, k: int, init_std: float,
+                  seed: int | np.random.Generator | None = 0) -> tuple[np.ndarray, np.ndarray]:
+    """I.i.d. N(0, init_std^2) filters w then u, each (R, k, 2) -- the engine's initialization."""
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((replicas, k, 2))
+    w *= init_std
+    u = rng.standard_normal((replicas, k, 2))
+    u *= init_std
+    return w, u
+
+
 @njit(cache=True, inline="always")
 def _store_w(s, t, out):
     for j in range(s.shape[0]):
@@ -309,11 +320,7 @@ def train(
         replicas = (Rd if Rd > 1 else 1) if replicas is None else check_int("replicas", replicas, 1)
         init_std = default_init_std(k, c_eta) if init_std is None else check_float(
             "init_std", init_std, 0)
-        rng = np.random.default_rng(seed)
-        w = rng.standard_normal((replicas, k, 2))
-        w *= init_std
-        u = rng.standard_normal((replicas, k, 2))
-        u *= init_std
+        w, u = gaussian_init(replicas, k, init_std, seed)
     if Rd not in (1, replicas):
         raise InputError(f"got {Rd} training sets for {replicas} replicas")
     w0_copy, u0_copy = w.copy(), u.copy()
