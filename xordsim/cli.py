@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     from xordsim import cli_theorems
 
     cli_theorems.add_parser(sub)
+    from xordsim import cli_reproduce
+
+    cli_reproduce.add_parser(sub)
     _add_figure_parser(sub)
     try:
         from xordsim.mnist import cli as mnist_cli
@@ -42,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def figure_registry() -> dict:
     """Map figure name -> ``builder(out_dir, seed, settings, quiet) -> list[Path]``."""
-    registry: dict = {}
+    from xordsim.figures import FIGURES
+
+    registry: dict = dict(FIGURES)
     try:
         from xordsim.mnist.figures import FIGURES as mnist_figures
     except ImportError:

@@ -57,3 +57,31 @@ def _json_default(obj):
     if isinstance(obj, np.ndarray):
         return obj.tolist()
     raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+def csv_text(header: list[str], rows) -> str:
+    """CSV text with floats at 8 significant digits (stable across reruns)."""
+
+    def fmt(v):
+        if isinstance(v, (float, np.floating)):
+            return f"{float(v):.8g}"
+        return str(v)
+
+    lines = [",".join(header)] + [",".join(fmt(v) for v in row) for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(path: str | os.PathLike, header: list[str], rows) -> Path:
+    """Atomically write a CSV file (see :func:`csv_text`)."""
+    return write_text(path, csv_text(header, rows))
+
+
+def save_figure(fig, out_dir: str | os.PathLike, stem: str, dpi: int = 150) -> list[Path]:
+    """Atomically save a matplotlib figure as ``stem.png`` and ``stem.svg`` (no timestamps)."""
+    paths = []
+    for suffix, meta in ((".png", {"Software": None}), (".svg", {"Date": None})):
+        path = Path(out_dir) / f"{stem}{suffix}"
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, metadata=meta)
+        paths.append(path)
+    return paths

@@ -1,0 +1,175 @@
+"""Filters in the plane (Figures 2 and 3) and exploration / clustering over training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+from tqdm.auto import tqdm
+
+from xordsim._validate import check_float, check_int
+from xordsim.data import decoy_training_set, uniform_distribution, xor_dataset
+from xordsim.diagnostics import angles_to_patterns, argmax_sets
+from xordsim.engine import STATUS_NAMES, train
+from xordsim.figures.common import BLUE, RED, rng_for, settings_text
+from xordsim.io import save_figure, write_csv
+from xordsim.model import recovers_f_star
+from xordsim.patterns import PATTERNS, reachable_masks
+
+
+def _panel(ax, w, u, points, labels, signs, title):
+    """Arrows for w (blue) and u (red); the points are drawn in their exact directions at a
+    radius scaled to the panel (the filters are orders of magnitude smaller at t = 0)."""
+    lim = 1.2 * max(np.abs(np.concatenate([w, u])).max(), 1e-300)
+    for f, color in ((w, BLUE), (u, RED)):
+        ax.quiver(np.zeros(len(f)), np.zeros(len(f)), f[:, 0], f[:, 1], color=color,
+                  angles="xy", scale_units="xy", scale=1, width=0.006, alpha=0.8)
+    r = 0.85 * lim / np.sqrt(2)
+    for p, label, sign in zip(points, labels, signs, strict=True):
+        ax.plot(*(p * r), marker="o" if sign > 0 else "X", ms=11, color="k", alpha=0.35)
+        ax.annotate(label, p * r, textcoords="offset points", xytext=(6, 6))
+    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", title=title)
+    ax.axhline(0, color="0.85", lw=0.8, zorder=0)
+    ax.axvline(0, color="0.85", lw=0.8, zorder=0)
+    ax.ticklabel_format(style="sci", scilimits=(-2, 2))
+
+
+def _pick(res, failing: bool) -> int:
+    """First replica that fails (errs on training or test) when asked, else replica 0."""
+    if failing:
+        bad = np.flatnonzero(res.test_error > 0)
+        if bad.size:
+            return int(bad[0])
+    return 0
+
+
+def _plane_figure(results, points, labels, signs):
+    fig = Figure(figsize=(9, 9), layout="constrained")
+    axes = fig.subplots(2, 2)
+    for row, (k, res, r) in enumerate(results):
+        _panel(axes[row, 0], res.w0[r], res.u0[r], points, labels, signs,
+               f"k = {k}, t = 0")
+        _panel(axes[row, 1], res.w[r], res.u[r], points, labels, signs,
+               f"k = {k}, t = {res.stop_step[r]} ({STATUS_NAMES[int(res.status[r])]})")
+    return fig
+
+
+def build_fig2(s: dict, seed: int, out_dir: Path, quiet: bool):
+    x, y = xor_dataset()
+    runs = check_int("runs", s["runs"], 1)
+    results, rows, text = [], [], []
+    for k, failing in ((check_int("k_large", s["k_large"], 1), False),
+                       (check_int("k_small", s["k_small"], 1), True)):
+        res = train(x, y, k, problem="xor", replicas=runs, steps=check_int("steps", s["steps"], 0),
+                    c_eta=check_float("c_eta", s["c_eta"], 0, low_open=True),
+                    seed=rng_for(seed, "fig2", k))
+        r = _pick(res, failing)
+        results.append((k, res, r))
+        errs = (res.train_error > 0).mean()
+        text.append(f"k={k}: replica {r} shown; {errs:.0%} of {runs} replicas end erring on "
+                    f"some XOR point")
+        for kind, f0, f in (("w", res.w0[r], res.w[r]), ("u", res.u0[r], res.u[r])):
+            for j in range(k):
+                rows.append([k, r, kind, j, *f0[j], *f[j]])
+    csv = write_csv(out_dir / "fig2.csv", ["k", "replica", "filter", "j", "x_t0", "y_t0",
+                                           "x_final", "y_final"], rows)
+    fig = _plane_figure(results, x[:, 0], ["x1", "x2", "x3", "x4"], y)
+    fig.suptitle("XOR: filters w (blue) and u (red) at t = 0 and at the end of GD")
+    caption = (f"Figure 2. XOR (Sec. 3): filters w (blue) and u (red) at initialization and at the "
+               f"end of gradient descent for k = {s['k_large']} (top) and k = {s['k_small']} "
+               f"(bottom); points x1, x3 (label +1, circles) and x2, x4 (-1, crosses) are drawn in "
+               f"their directions at a radius scaled to each panel. {'; '.join(text)} (the k = "
+               f"{s['k_small']} panel shows the first such replica). Settings: "
+               f"{settings_text(s)}; seed {seed}.")
+    return caption, save_figure(fig, out_dir, "fig2") + [csv]
+
+
+def build_fig3(s: dict, seed: int, out_dir: Path, quiet: bool):
+    d = check_int("d", s["d"], 4)
+    x, y = decoy_training_set(d, check_int("n_per_class", s["n_per_class"], 1),
+                              rng_for(seed, "fig3", 0))
+    runs = check_int("runs", s["runs"], 1)
+    masks = reachable_masks(d)
+    results, rows, text = [], [], []
+    for k, failing in ((check_int("k_large", s["k_large"], 1), False),
+                       (check_int("k_small", s["k_small"], 1), True)):
+        res = train(x, y, k, replicas=runs, steps=check_int("steps", s["steps"], 0),
+                    gamma=check_float("gamma", s["gamma"], 0, low_open=True),
+                    c_eta=check_float("c_eta", s["c_eta"], 0, low_open=True),
+                    seed=rng_for(seed, "fig3", k), test_distribution=uniform_distribution(d))
+        rec = recovers_f_star(res.outputs, masks)
+        r = _pick(res, failing)
+        results.append((k, res, r))
+        text.append(f"k={k}: the replica shown {'recovers' if rec[r] else 'does NOT recover'} f* "
+                    f"exactly (sign N = f* on all {masks.size} pattern sets, so on every x in "
+                    f"{{±1}}^{2 * d}); {rec.mean():.0%} of {runs} replicas recover f*, "
+                    f"{res.converged.mean():.0%} reach zero loss")
+        for kind, f0, f in (("w", res.w0[r], res.w[r]), ("u", res.u0[r], res.u[r])):
+            for j in range(k):
+                rows.append([k, r, kind, j, *f0[j], *f[j], int(rec[r])])
+    csv = write_csv(out_dir / "fig3.csv", ["k", "replica", "filter", "j", "x_t0", "y_t0",
+                                           "x_final", "y_final", "recovers_f_star"], rows)
+    fig = _plane_figure(results, PATTERNS.astype(float), ["p1", "p2", "p3", "p4"],
+                        [1, -1, 1, -1])
+    fig.suptitle("XORD on a decoy training set: filters at t = 0 and at the end of GD")
+    caption = (f"Figure 3. XORD on the decoy training set of Sec. 5 ({s['n_per_class']} diverse "
+               f"positives, {s['n_per_class']} diverse negatives, d = {d}): filters w (blue) and u "
+               f"(red) at initialization and at the end of GD for k = {s['k_large']} (top) and "
+               f"k = {s['k_small']} (bottom); patterns p1, p3 (positive, circles) and p2, p4 "
+               f"(negative, crosses) drawn in their directions. {'; '.join(text)}. Settings: "
+               f"{settings_text(s)}; seed {seed}.")
+    return caption, save_figure(fig, out_dir, "fig3") + [csv]
+
+
+SET_NAMES = ["W+(1)", "W+(2)", "W+(3)", "W+(4)", "U+(1)", "U+(2)", "U+(3)", "U+(4)"]
+
+
+def build_dynamics(s: dict, seed: int, out_dir: Path, quiet: bool):
+    d = check_int("d", s["d"], 4)
+    x, y = decoy_training_set(d, 6, rng_for(seed, "dynamics", 0))
+    runs = check_int("runs", s["runs"], 1)
+    steps = check_int("steps", s["steps"], 1)
+    snaps = np.unique(np.linspace(0, steps, check_int("points", s["points"], 2)).astype(int))
+    gamma = check_float("gamma", s["gamma"], 0, low_open=True)
+    c_eta = check_float("c_eta", s["c_eta"], 0, low_open=True)
+    rows = []
+    fig = Figure(figsize=(11, 8), layout="constrained")
+    axes = fig.subplots(2, 2)
+    for row, k in enumerate(tqdm((check_int("k_small", s["k_small"], 1),
+                                  check_int("k_large", s["k_large"], 1)),
+                                 desc="dynamics (k)", disable=quiet)):
+        res = train(x, y, k, replicas=runs, steps=steps, gamma=gamma, c_eta=c_eta,
+                    seed=rng_for(seed, "dynamics", k), snapshot_steps=snaps)
+        size = np.empty((snaps.size, 8))
+        angle = np.empty((snaps.size, 8))
+        for si in range(snaps.size):
+            for side, f in ((0, res.snapshots_w[:, si]), (1, res.snapshots_u[:, si])):
+                member = argmax_sets(f)  # (R, k, 4), Sec. 6 definition
+                ang = np.degrees(angles_to_patterns(f))  # (R, k, 4)
+                for i in range(4):
+                    size[si, 4 * side + i] = member[..., i].sum(axis=1).mean()
+                    n = member[..., i].sum()
+                    angle[si, 4 * side + i] = ang[..., i][member[..., i]].mean() if n else np.nan
+        for si, t in enumerate(snaps):
+            for c, name in enumerate(SET_NAMES):
+                rows.append([k, int(t), name, size[si, c], angle[si, c]])
+        ax_size, ax_angle = axes[row]
+        for c, name in enumerate(SET_NAMES):
+            style = dict(color=f"C{c % 4}", ls="-" if c < 4 else "--")
+            ax_size.plot(snaps, size[:, c] / k, label=name, **style)
+            ax_angle.plot(snaps, angle[:, c], label=name, **style)
+        ax_size.set(xlabel="step t", ylabel="mean |set| / k", ylim=(-0.02, 1.02),
+                    title=f"k = {k}: sizes of W_t+(i) (solid), U_t+(i) (dashed)")
+        ax_angle.set(xlabel="step t", ylabel="mean angle to p_i (degrees)",
+                     title=f"k = {k}: mean angle of each set's filters to p_i")
+        ax_size.legend(ncol=2, fontsize=8)
+    csv = write_csv(out_dir / "dynamics.csv", ["k", "t", "set", "mean_size", "mean_angle_deg"],
+                    rows)
+    caption = (f"Exploration and clustering over training on the decoy set (d = {d}, 6 + 6 "
+               f"diverse points): sizes of the argmax sets W_t+(i), U_t+(i) of Sec. 6 (as a "
+               f"fraction of k) and the mean angle between the filters of each set and its "
+               f"pattern p_i, averaged over {runs} replicas (a replica stopped at zero loss keeps "
+               f"its weights), at {snaps.size} steps from 0 to {steps}. Settings: "
+               f"{settings_text(s)}; seed {seed}.")
+    return caption, save_figure(fig, out_dir, "dynamics") + [csv]
