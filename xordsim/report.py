@@ -95,16 +95,7 @@ def stage_mnist(out: Path, seed: int, mode: str, quiet: bool, force: bool) -> li
         paths = mnist_run_all(out, seed, quick=mode == "quick", quiet=quiet)
         write_json(sidecar, dict(meta, seconds=time.perf_counter() - t0,
                                  files=sorted({Path(p).name for p in paths})))
-    doc = json.loads(sidecar.read_text())
-    figures = []
-    for stem in ("fig4a", "fig4b"):
-        files = [f for f in doc["files"] if Path(f).stem.startswith(stem)]
-        caption_file = out / f"{stem}.caption.txt"
-        caption = (caption_file.read_text().strip() if caption_file.exists() else
-                   f"Figure {stem[3:]} (MNIST, Sec. 7); settings are stated in the figure.")
-        figures.append({"name": stem, "title": f"Figure {stem[3:]} (MNIST)", "caption": caption,
-                        "files": files, "seconds": doc["seconds"] / 2})
-    return figures
+    return [json.loads((out / f"{stem}.json").read_text()) for stem in ("fig4a", "fig4b")]
 
 
 def reproduce(out: str | Path = "results", seed: int = 0, quick: bool = False,
