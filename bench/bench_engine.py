@@ -125,14 +125,15 @@ print(f"Theorem 6.3 regime: k={{k}} c_eta=1/410 gamma=8 T={{T}} R={{R}}: {{dt:.1
 """
 
 MEMORY = """
-import resource, time, numpy as np
+import time, numpy as np
 from xordsim.data import uniform_distribution
 from xordsim.engine import train
 x, y = uniform_distribution(10).sample_training_set(20, 0)
 t0 = time.perf_counter()
 res = train(x, y, 100, replicas={R}, steps={T}, seed=0)
 dt = time.perf_counter() - t0
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM is this process's own peak (ru_maxrss would include the parent's RSS at fork)
+rss = [int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")][0] / 1024
 print(f"memory: R={R}, k=100, T={T}, shared d=10 m=20 data: peak RSS {{rss:,.0f}} MB "
       f"({{dt:.1f}} s, {{(res.stop_step + 1).sum():,}} steps run)")
 """

@@ -51,7 +51,7 @@ def add_parser(sub) -> None:
     p.add_argument("--prior-pos", type=float, default=0.5,
                    help="P(y = +1) in the test distribution (default: 0.5)")
     p.add_argument("--max-weight", type=float, default=1e12,
-                   help="weight magnitude that counts as divergence (default: 1e12)")
+                   help="mean filter response that counts as divergence (default: 1e12)")
     p.add_argument("--threads", type=int, help="numba threads (default: all cores)")
     p.add_argument("--save", metavar="FILE.npz", help="write data, weights and results")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -15,6 +15,7 @@ Both sample real points of shape (n, d, 2) with entries ±1.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import combinations
 
 import numpy as np
@@ -47,6 +48,11 @@ def exact_mask_probabilities(q, d: int) -> np.ndarray:
 
     Inclusion–exclusion: P(P_x = M) = sum over S ⊆ M of (-1)^{|M \\ S|} q(S)^d.
     """
+    return _exact_mask_probabilities(tuple(float(v) for v in q), int(d)).copy()
+
+
+@lru_cache(maxsize=256)
+def _exact_mask_probabilities(q: tuple, d: int) -> np.ndarray:
     q = np.asarray(q, dtype=float)
     out = np.zeros(16)
     for M in ALL_MASKS:

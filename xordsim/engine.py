@@ -71,7 +71,7 @@ def _is_active(gweight, gmargin, gy, n):
 
 
 @njit(cache=True, parallel=True)
-def _gd_kernel(w, u, data_idx, gmask, gy, gweight, gmargin, gcount, eta, steps, snap_steps,
+def _gd_kernel(w0, u0, w, u, data_idx, gmask, gy, gweight, gmargin, gcount, eta, steps, snap_steps,
                max_abs, sel, grad_a, grad_b,
                status, stop_step, loss_out, train_err, active, outputs,
                snap_w, snap_u, snap_active):
@@ -91,25 +91,26 @@ def _gd_kernel(w, u, data_idx, gmask, gy, gweight, gmargin, gcount, eta, steps, 
         cb = np.empty(8)
         out_n = np.empty(G)
         for r in range(chunk * size, min(R, (chunk + 1) * size)):
-            _train_replica(r, w, u, data_idx[r], gmask, gy, gweight, gmargin, gcount, eta,
+            _train_replica(r, w0, u0, w, u, data_idx[r], gmask, gy, gweight, gmargin, gcount, eta,
                            steps, snap_steps, max_abs, sel, grad_a, grad_b, status, stop_step,
                            loss_out, train_err, active, outputs, snap_w, snap_u, snap_active,
                            sw, tw, su, tu, D, ca, cb, out_n)
 
 
 @njit(cache=True)
-def _train_replica(r, w, u, rd, gmask, gy, gweight, gmargin, gcount, eta, steps, snap_steps,
+def _train_replica(r, w0, u0, w, u, rd, gmask, gy, gweight, gmargin, gcount, eta, steps, snap_steps,
                    max_abs, sel, grad_a, grad_b, status, stop_step, loss_out, train_err,
                    active, outputs, snap_w, snap_u, snap_active,
                    sw, tw, su, tu, D, ca, cb, out_n):
-    """GD for replica r until zero loss, a fixed point, divergence or ``steps`` updates."""
+    """GD for replica r from (w0[r], u0[r]) until zero loss, a fixed point, divergence or
+    ``steps`` updates; the final filters go to w[r], u[r]."""
     G = gmask.shape[1]
     S = snap_steps.shape[0]
     for j in range(w.shape[1]):
-        sw[j] = w[r, j, 0] + w[r, j, 1]
-        tw[j] = w[r, j, 0] - w[r, j, 1]
-        su[j] = u[r, j, 0] + u[r, j, 1]
-        tu[j] = u[r, j, 0] - u[r, j, 1]
+        sw[j] = w0[r, j, 0] + w0[r, j, 1]
+        tw[j] = w0[r, j, 0] - w0[r, j, 1]
+        su[j] = u0[r, j, 0] + u0[r, j, 1]
+        tu[j] = u0[r, j, 0] - u0[r, j, 1]
     si = 0
     st = RUNNING_
     step = 0
@@ -194,7 +195,8 @@ class TrainResult:
     status : (R,) int
         0 not converged within ``steps``, 1 converged (loss exactly 0), 2 stalled
         (zero subgradient with positive loss: a point GD never leaves),
-        3 diverged (a filter response exceeded ``max_weight`` or became non-finite).
+        3 diverged (the mean filter response exceeded ``max_weight``, or a response
+        became non-finite).
     converged_step : (R,) int
         Step t at which the loss of W_t was first exactly 0, or -1.
     stop_step : (R,) int
@@ -284,14 +286,16 @@ def train(
     seed : int or Generator
         Seeds the initialization N(0, sigma_g^2), drawn w first then u.
     w0, u0 : arrays (R, k, 2), optional
-        Explicit initial filters (then ``init_std`` and ``seed`` are unused).
+        Explicit initial filters (then ``init_std`` and ``seed`` are unused). They are
+        not modified, and ``TrainResult.w0`` / ``u0`` refer to them (no copy) when they
+        are C-contiguous float64 arrays.
     test_distribution : distribution, optional
         For the exact test error; default uniform D+/D- with the data's d.
     snapshot_steps : sequence of int, optional
         Steps t at which to record W_t (and the active counts).
     max_weight : float
-        A filter response |w·p1| or |w·p2| beyond this (or a non-finite one) marks
-        the replica as diverged.
+        Divergence threshold: a replica is marked diverged when the mean over the w (or
+        the u) filters of max(|w·p1|, |w·p2|) exceeds it, or a response is not finite.
     """
     t_start = time.perf_counter()
     k = check_int("k", k, 1)
@@ -306,24 +310,26 @@ def train(
     if w0 is not None or u0 is not None:
         if w0 is None or u0 is None:
             raise InputError("give both w0 and u0, or neither")
-        w = np.array(w0, dtype=np.float64, copy=True)
-        u = np.array(u0, dtype=np.float64, copy=True)
-        if w.ndim == 2:
-            w, u = w[None], u[None]
-        if w.shape != u.shape or w.shape[1:] != (k, 2):
-            raise InputError(f"w0 and u0 must have shape (R, {k}, 2); got {w.shape}, {u.shape}")
-        replicas = w.shape[0] if replicas is None else check_int("replicas", replicas, 1)
-        if w.shape[0] != replicas:
-            raise InputError(f"replicas={replicas} but w0 has {w.shape[0]}")
+        # read, never written: no copy unless the dtype or layout needs one
+        w0 = np.ascontiguousarray(w0, dtype=np.float64)
+        u0 = np.ascontiguousarray(u0, dtype=np.float64)
+        if w0.ndim == 2:
+            w0, u0 = w0[None], u0[None]
+        if w0.shape != u0.shape or w0.shape[1:] != (k, 2):
+            raise InputError(
+                f"w0 and u0 must have shape (R, {k}, 2); got {w0.shape}, {u0.shape}")
+        replicas = w0.shape[0] if replicas is None else check_int("replicas", replicas, 1)
+        if w0.shape[0] != replicas:
+            raise InputError(f"replicas={replicas} but w0 has {w0.shape[0]}")
         init_std = float("nan") if init_std is None else init_std
     else:
         replicas = (Rd if Rd > 1 else 1) if replicas is None else check_int("replicas", replicas, 1)
         init_std = default_init_std(k, c_eta) if init_std is None else check_float(
             "init_std", init_std, 0)
-        w, u = gaussian_init(replicas, k, init_std, seed)
+        w0, u0 = gaussian_init(replicas, k, init_std, seed)
     if Rd not in (1, replicas):
         raise InputError(f"got {Rd} training sets for {replicas} replicas")
-    w0_copy, u0_copy = w.copy(), u.copy()
+    w, u = np.empty_like(w0), np.empty_like(u0)  # the kernel writes the final filters
 
     snaps = np.unique(np.asarray([] if snapshot_steps is None else snapshot_steps, np.int64))
     if snaps.size and (snaps[0] < 0 or snaps[-1] > steps):
@@ -339,8 +345,8 @@ def train(
     snap_u = np.zeros((R, S, k, 2))
     snap_active = np.zeros((R, S, G), np.int64)
     data_idx = np.arange(R) if Rd > 1 else np.zeros(R, np.int64)
-    _gd_kernel(w, u, data_idx, groups.mask, groups.y, groups.weight, groups.margin, groups.count,
-               float(lr), steps, snaps, max_weight, SEL, GRAD_A, GRAD_B,
+    _gd_kernel(w0, u0, w, u, data_idx, groups.mask, groups.y, groups.weight, groups.margin,
+               groups.count, float(lr), steps, snaps, max_weight, SEL, GRAD_A, GRAD_B,
                status, stop_step, loss, train_err, active, outputs, snap_w, snap_u, snap_active)
 
     dist = uniform_distribution(d) if test_distribution is None else test_distribution
@@ -354,7 +360,7 @@ def train(
                   shared_data=bool(Rd == 1 and R > 1),
                   seed=seed if isinstance(seed, (int, type(None))) else "generator")
     return TrainResult(
-        w0=w0_copy, u0=u0_copy, w=w, u=u, status=status, converged_step=converged_step,
+        w0=w0, u0=u0, w=w, u=u, status=status, converged_step=converged_step,
         stop_step=stop_step, loss=loss, train_error=train_err, test_error=test_err,
         outputs=outputs, active_counts=active, groups=groups, params=params,
         snapshot_steps=snaps, snapshots_w=snap_w if S else None,

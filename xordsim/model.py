@@ -89,16 +89,14 @@ FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 def accumulate(s, t, sign, D):
     """Add ``sign`` times the per-class sums of |s|, |t| and max(|s|, |t|) of the filters
     (s, t of shape (k,)) to columns 1..3 of ``D`` (4, 4), rows = sign class
-    2 [a = p3] + [b = p4]. Returns the largest response max_j max(|s_j|, |t_j|)."""
+    2 [a = p3] + [b = p4]. Returns sum_j max(|s_j|, |t_j|) (NaN or inf if a response is)."""
     a0 = a1 = a2 = a3 = 0.0
     b0 = b1 = b2 = b3 = 0.0
     m0 = m1 = m2 = m3 = 0.0
-    big = 0.0
     for j in range(s.shape[0]):
         sj, tj = s[j], t[j]
         abs_s, abs_t = abs(sj), abs(tj)
         mx = max(abs_s, abs_t)
-        big = max(big, mx)
         s_neg = 1.0 if sj < 0.0 else 0.0
         t_neg = 1.0 if tj < 0.0 else 0.0
         f0 = (1.0 - s_neg) * (1.0 - t_neg)
@@ -129,9 +127,7 @@ def accumulate(s, t, sign, D):
     D[1, 3] += sign * m1
     D[2, 3] += sign * m2
     D[3, 3] += sign * m3
-    if not (abs(m0 + m1 + m2 + m3) < np.inf):  # a NaN or inf response
-        big = np.inf
-    return big
+    return m0 + m1 + m2 + m3
 
 
 @njit(cache=True, inline="always")
@@ -170,9 +166,17 @@ def hinge(D, gmask, gy, gweight, gmargin, out_n, coef_a, coef_b, sel, grad_a, gr
 
 @njit(cache=True)
 def forward(sw, tw, su, tu, D):
-    """Fill D = (class sums of w) - (class sums of u); return the largest response."""
+    """Fill D = (class sums of w) - (class sums of u).
+
+    Returns the larger over w and u of the mean filter response mean_j max(|s_j|, |t_j|)
+    (NaN or inf if any response is), which the engine compares with ``max_weight``.
+    """
     D[:] = 0.0
-    return max(accumulate(sw, tw, 1.0, D), accumulate(su, tu, -1.0, D))
+    size_w = accumulate(sw, tw, 1.0, D)
+    size_u = accumulate(su, tu, -1.0, D)
+    if not (size_w <= np.inf and size_u <= np.inf):
+        return np.nan
+    return max(size_w, size_u) / sw.shape[0]
 
 
 @njit(cache=True, fastmath=FASTMATH)
