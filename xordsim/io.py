@@ -79,12 +79,21 @@ def write_csv(path: str | os.PathLike, header: list[str], rows) -> Path:
     return write_text(path, csv_text(header, rows))
 
 
-def save_figure(fig, out_dir: str | os.PathLike, stem: str, dpi: int = 150) -> list[Path]:
-    """Atomically save a matplotlib figure as ``stem.png`` and ``stem.svg`` (no timestamps)."""
+def save_figure(fig, out_dir: str | os.PathLike, stem: str, dpi: int = 150,
+                caption: str | None = None) -> list[Path]:
+    """Atomically save a matplotlib figure as ``stem.png`` and ``stem.svg`` (no timestamps),
+    with ``caption`` (if given) wrapped below the axes."""
+    extra = {}
+    if caption:
+        import textwrap
+
+        width = max(60, int(fig.get_figwidth() * 15))
+        fig.text(0.0, -0.01, textwrap.fill(caption, width), ha="left", va="top", fontsize=7.5)
+        extra = {"bbox_inches": "tight", "pad_inches": 0.15}
     paths = []
     for suffix, meta in ((".png", {"Software": None}), (".svg", {"Date": None})):
         path = Path(out_dir) / f"{stem}{suffix}"
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=dpi, metadata=meta)
+            fig.savefig(tmp, dpi=dpi, metadata=meta, **extra)
         paths.append(path)
     return paths

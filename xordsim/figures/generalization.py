@@ -97,7 +97,7 @@ def build_fig1(s: dict, seed: int, out_dir: Path, quiet: bool):
                f"(95% Clopper-Pearson). Positions i.i.d. with pattern probabilities q, D+ and D- "
                f"conditioned on the label, prior 1/2. Settings: {settings_text(s)}; "
                f"lr = c_eta/k, init std = c_eta/(16 k^1.5); seed {seed}.")
-    return caption, save_figure(fig, out_dir, "fig1") + [csv]
+    return caption, save_figure(fig, out_dir, "fig1", caption=caption) + [csv]
 
 
 MARGIN_COLUMNS = ["gamma", "k", "runs", "test_error_mean", "test_error_ci_low",
@@ -131,4 +131,4 @@ def build_margin(s: dict, seed: int, out_dir: Path, quiet: bool):
                f"of the paper claims gamma > 1 tests better than gamma = 1): mean and 95% band "
                f"over {s['runs']} runs per point, fresh data and initialization per run. "
                f"Settings: {settings_text(s)}; seed {seed}.")
-    return caption, save_figure(fig, out_dir, "margin") + [csv]
+    return caption, save_figure(fig, out_dir, "margin", caption=caption) + [csv]

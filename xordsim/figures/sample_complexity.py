@@ -51,4 +51,4 @@ def build_sample_complexity(s: dict, seed: int, out_dir: Path, quiet: bool):
                f"1 - (p+ p-)^m (1 - c) 33/48 for k = 2 (<=); vertical line: the bound m2 >= "
                f"{m2:.1f} for delta = {s['delta']:g}. Settings: {settings_text(s)} (steps 0 = "
                f"the T of Theorem 6.3); seed {seed}.")
-    return caption, save_figure(fig, out_dir, "sample-complexity") + [csv]
+    return caption, save_figure(fig, out_dir, "sample-complexity", caption=caption) + [csv]

@@ -82,7 +82,7 @@ def build_fig2(s: dict, seed: int, out_dir: Path, quiet: bool):
                f"their directions at a radius scaled to each panel. {'; '.join(text)} (the k = "
                f"{s['k_small']} panel shows the first such replica). Settings: "
                f"{settings_text(s)}; seed {seed}.")
-    return caption, save_figure(fig, out_dir, "fig2") + [csv]
+    return caption, save_figure(fig, out_dir, "fig2", caption=caption) + [csv]
 
 
 def build_fig3(s: dict, seed: int, out_dir: Path, quiet: bool):
@@ -119,7 +119,7 @@ def build_fig3(s: dict, seed: int, out_dir: Path, quiet: bool):
                f"k = {s['k_small']} (bottom); patterns p1, p3 (positive, circles) and p2, p4 "
                f"(negative, crosses) drawn in their directions. {'; '.join(text)}. Settings: "
                f"{settings_text(s)}; seed {seed}.")
-    return caption, save_figure(fig, out_dir, "fig3") + [csv]
+    return caption, save_figure(fig, out_dir, "fig3", caption=caption) + [csv]
 
 
 SET_NAMES = ["W+(1)", "W+(2)", "W+(3)", "W+(4)", "U+(1)", "U+(2)", "U+(3)", "U+(4)"]
@@ -172,4 +172,4 @@ def build_dynamics(s: dict, seed: int, out_dir: Path, quiet: bool):
                f"pattern p_i, averaged over {runs} replicas (a replica stopped at zero loss keeps "
                f"its weights), at {snaps.size} steps from 0 to {steps}. Settings: "
                f"{settings_text(s)}; seed {seed}.")
-    return caption, save_figure(fig, out_dir, "dynamics") + [csv]
+    return caption, save_figure(fig, out_dir, "dynamics", caption=caption) + [csv]
