@@ -1,0 +1,66 @@
+"""Monte Carlo estimates of the paper's lemmas and theorems, beside their bounds.
+
+Every result is an *event* evaluated on a batch of independent replicas
+(initializations, and training sets where the result samples them). The
+fraction of replicas where the event holds estimates its probability; the
+95% Clopper–Pearson interval (:func:`xordsim.stats.proportion_ci`) is compared
+with the paper's bound:
+
+* a lower bound ``P >= b`` is ``consistent`` when the interval's upper end is
+  not below ``b`` and ``violated`` otherwise;
+* an upper bound ``P <= b`` (only Theorem 6.5 for k = 2, derived from its
+  proof) is ``consistent`` when the interval's lower end is not above ``b``;
+* parameters that break the result's assumptions give ``outside assumptions``.
+
+Where the probability is known exactly (events at initialization: the
+direction of an i.i.d. Gaussian filter is uniform on the circle) the exact
+value is reported too. See ``docs/theorems.md`` for every choice made.
+"""
+
+from xordsim.theorems.events import (
+    XOR_POINTS,
+    P,
+    angle_event,
+    clustering_event,
+    exploration_xor_event,
+    exploration_xord_event,
+    insufficient_exploration_event,
+    misclassifies_some_a,
+)
+from xordsim.theorems.exact import (
+    binom_central_prob,
+    clustering_bound,
+    exact_lemma_3_1,
+    exact_lemma_6_1,
+    exact_thm_3_4a,
+    m2_lower_bound,
+    thm_6_5_distribution,
+)
+from xordsim.theorems.registry import (
+    SPECS,
+    Spec,
+    estimate,
+    format_bound,
+    format_table,
+    parse_overrides,
+    resolve,
+    run_all,
+)
+from xordsim.theorems.verdicts import (
+    C_NEGLIGIBLE,
+    CI_LEVEL,
+    CONSISTENT,
+    OUTSIDE,
+    VIOLATED,
+    make_row,
+    verdict,
+)
+
+__all__ = [
+    "C_NEGLIGIBLE", "CI_LEVEL", "CONSISTENT", "OUTSIDE", "P", "SPECS", "Spec", "VIOLATED",
+    "XOR_POINTS", "angle_event", "binom_central_prob", "clustering_bound", "clustering_event",
+    "estimate", "exact_lemma_3_1", "exact_lemma_6_1", "exact_thm_3_4a", "exploration_xor_event",
+    "exploration_xord_event", "format_bound", "format_table", "insufficient_exploration_event",
+    "m2_lower_bound", "make_row", "misclassifies_some_a", "parse_overrides", "resolve",
+    "run_all", "thm_6_5_distribution", "verdict",
+]
