@@ -9,8 +9,8 @@ import pytest
 
 from xordsim.cli import main
 from xordsim.figures import SPECS, run_figure
-from xordsim.figures.common import rng_for
 from xordsim.figures.generalization import FIG1_COLUMNS, xord_point
+from xordsim.seeds import substream
 
 COLUMNS = {
     "fig1": FIG1_COLUMNS,
@@ -52,7 +52,7 @@ def test_fig1_csv_matches_direct_engine_call(tmp_path):
     rows = read_csv(tmp_path / "fig1.csv")
     s = dict(spec.defaults, **spec.tiny)
     k = s["ks"][1]
-    res = xord_point(k, s, rng_for(5, "fig1", k))
+    res = xord_point(k, s, substream(5, "fig1", k))
     row = [r for r in rows if int(r["k"]) == k][0]
     assert float(row["test_error_mean"]) == pytest.approx(res.test_error.mean(), rel=1e-7)
     assert int(row["zero_train_runs"]) == int((res.train_error == 0).sum())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,11 +26,6 @@ class FigureSpec:
     defaults: dict
     quick: dict = field(default_factory=dict)
     tiny: dict = field(default_factory=dict)
-
-
-def rng_for(seed: int, name: str, *extra: int) -> np.random.Generator:
-    """Generator of one figure (and point): depends only on the seed, the name and ``extra``."""
-    return np.random.default_rng([int(seed), zlib.crc32(name.encode()), *map(int, extra)])
 
 
 def settings_text(settings: dict) -> str:

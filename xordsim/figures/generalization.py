@@ -11,8 +11,9 @@ from tqdm.auto import tqdm
 from xordsim._validate import InputError, check_float, check_int
 from xordsim.data import PatternDistribution
 from xordsim.engine import train
-from xordsim.figures.common import BLUE, RED, rng_for, settings_text
+from xordsim.figures.common import BLUE, RED, settings_text
 from xordsim.io import save_figure, write_csv
+from xordsim.seeds import substream
 from xordsim.stats import mean_ci, proportion_ci
 
 FIG1_COLUMNS = [
@@ -72,7 +73,7 @@ def build_fig1(s: dict, seed: int, out_dir: Path, quiet: bool):
     check_xord_settings(s)
     rows = []
     for k in tqdm(ks, desc="fig1 (k)", disable=quiet):
-        rows.append(point_row(k, xord_point(k, s, rng_for(seed, "fig1", k))))
+        rows.append(point_row(k, xord_point(k, s, substream(seed, "fig1", k))))
     csv = write_csv(out_dir / "fig1.csv", FIG1_COLUMNS, rows)
     a = np.array(rows, dtype=float)
     fig = Figure(figsize=(10, 4.2), layout="constrained")
@@ -111,7 +112,7 @@ def build_margin(s: dict, seed: int, out_dir: Path, quiet: bool):
     rows = []
     for gi, gamma in enumerate(gammas):
         for k in tqdm(ks, desc=f"margin (gamma={gamma:g})", disable=quiet):
-            res = xord_point(k, s, rng_for(seed, "margin", gi, k), gamma=gamma)
+            res = xord_point(k, s, substream(seed, "margin", gi, k), gamma=gamma)
             te = mean_ci(res.test_error)
             rows.append([gamma, k, res.test_error.size, *te, (res.train_error == 0).mean()])
     csv = write_csv(out_dir / "margin.csv", MARGIN_COLUMNS, rows)

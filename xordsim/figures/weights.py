@@ -12,10 +12,11 @@ from xordsim._validate import check_float, check_int
 from xordsim.data import decoy_training_set, uniform_distribution, xor_dataset
 from xordsim.diagnostics import angles_to_patterns, argmax_sets
 from xordsim.engine import STATUS_NAMES, train
-from xordsim.figures.common import BLUE, RED, rng_for, settings_text
+from xordsim.figures.common import BLUE, RED, settings_text
 from xordsim.io import save_figure, write_csv
 from xordsim.model import recovers_f_star
 from xordsim.patterns import PATTERNS, reachable_masks
+from xordsim.seeds import substream
 
 
 def _panel(ax, w, u, points, labels, signs, title):
@@ -63,7 +64,7 @@ def build_fig2(s: dict, seed: int, out_dir: Path, quiet: bool):
                        (check_int("k_small", s["k_small"], 1), True)):
         res = train(x, y, k, problem="xor", replicas=runs, steps=check_int("steps", s["steps"], 0),
                     c_eta=check_float("c_eta", s["c_eta"], 0, low_open=True),
-                    seed=rng_for(seed, "fig2", k))
+                    seed=substream(seed, "fig2", k))
         r = _pick(res, failing)
         results.append((k, res, r))
         errs = (res.train_error > 0).mean()
@@ -88,7 +89,7 @@ def build_fig2(s: dict, seed: int, out_dir: Path, quiet: bool):
 def build_fig3(s: dict, seed: int, out_dir: Path, quiet: bool):
     d = check_int("d", s["d"], 4)
     x, y = decoy_training_set(d, check_int("n_per_class", s["n_per_class"], 1),
-                              rng_for(seed, "fig3", 0))
+                              substream(seed, "fig3", 0))
     runs = check_int("runs", s["runs"], 1)
     masks = reachable_masks(d)
     results, rows, text = [], [], []
@@ -97,7 +98,7 @@ def build_fig3(s: dict, seed: int, out_dir: Path, quiet: bool):
         res = train(x, y, k, replicas=runs, steps=check_int("steps", s["steps"], 0),
                     gamma=check_float("gamma", s["gamma"], 0, low_open=True),
                     c_eta=check_float("c_eta", s["c_eta"], 0, low_open=True),
-                    seed=rng_for(seed, "fig3", k), test_distribution=uniform_distribution(d))
+                    seed=substream(seed, "fig3", k), test_distribution=uniform_distribution(d))
         rec = recovers_f_star(res.outputs, masks)
         r = _pick(res, failing)
         results.append((k, res, r))
@@ -127,7 +128,7 @@ SET_NAMES = ["W+(1)", "W+(2)", "W+(3)", "W+(4)", "U+(1)", "U+(2)", "U+(3)", "U+(
 
 def build_dynamics(s: dict, seed: int, out_dir: Path, quiet: bool):
     d = check_int("d", s["d"], 4)
-    x, y = decoy_training_set(d, 6, rng_for(seed, "dynamics", 0))
+    x, y = decoy_training_set(d, 6, substream(seed, "dynamics", 0))
     runs = check_int("runs", s["runs"], 1)
     steps = check_int("steps", s["steps"], 1)
     snaps = np.unique(np.linspace(0, steps, check_int("points", s["points"], 2)).astype(int))
@@ -140,7 +141,7 @@ def build_dynamics(s: dict, seed: int, out_dir: Path, quiet: bool):
                                   check_int("k_large", s["k_large"], 1)),
                                  desc="dynamics (k)", disable=quiet)):
         res = train(x, y, k, replicas=runs, steps=steps, gamma=gamma, c_eta=c_eta,
-                    seed=rng_for(seed, "dynamics", k), snapshot_steps=snaps)
+                    seed=substream(seed, "dynamics", k), snapshot_steps=snaps)
         size = np.empty((snaps.size, 8))
         angle = np.empty((snaps.size, 8))
         for si in range(snaps.size):

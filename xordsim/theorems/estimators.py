@@ -16,6 +16,7 @@ from xordsim.patterns import (
     point_masks,
     reachable_masks,
 )
+from xordsim.seeds import substream
 from xordsim.theorems.events import (
     XOR_POINTS,
     P,
@@ -35,7 +36,7 @@ from xordsim.theorems.exact import (
     m2_lower_bound,
     thm_6_5_distribution,
 )
-from xordsim.theorems.verdicts import C_NEGLIGIBLE, _rng, make_row
+from xordsim.theorems.verdicts import C_NEGLIGIBLE, make_row
 
 # Snapshot memory budget (bytes) for the "for all t" checks of Lemmas 3.2 / 6.2.
 _SNAPSHOT_BYTES = 1.5e8
@@ -174,7 +175,7 @@ def diverse_training_set(d: int, rng):
 def est_lemma_3_1(p, replicas, seed, progress=None):
     k = check_int("k", p["k"], 1)
     v = [f"k={k} <= 16"] if k <= 16 else []
-    w0, u0 = gaussian_init(replicas, k, 1.0, _rng(seed, "lemma3.1"))
+    w0, u0 = gaussian_init(replicas, k, 1.0, substream(seed, "lemma3.1"))
     hits = exploration_xor_event(w0, u0)
     return [make_row("lemma3.1", {"k": k}, hits, 1 - 8 * math.exp(-8),
                      exact=exact_lemma_3_1(k), violations=v)]
@@ -183,7 +184,7 @@ def est_lemma_3_1(p, replicas, seed, progress=None):
 def est_lemma_6_1(p, replicas, seed, progress=None):
     k = check_int("k", p["k"], 1)
     v = [f"k={k} < 120"] if k < 120 else []
-    w0, _ = gaussian_init(replicas, k, 1.0, _rng(seed, "lemma6.1"))
+    w0, _ = gaussian_init(replicas, k, 1.0, substream(seed, "lemma6.1"))
     hits = exploration_xord_event(w0)
     return [make_row("lemma6.1", {"k": k}, hits, 1 - 4 * math.exp(-8),
                      exact=exact_lemma_6_1(k), violations=v)]
@@ -194,7 +195,7 @@ def est_lemma_3_2(p, replicas, seed, progress=None):
     T, _ = _xor_steps(p, k, c_eta)
     conv = check_convention(p)
     x, y = xor_dataset()
-    w0, u0 = gaussian_init(replicas, k, std, _rng(seed, "lemma3.2"))
+    w0, u0 = gaussian_init(replicas, k, std, substream(seed, "lemma3.2"))
     groups = loss_groups(x, y, "xor")
     members = positive_sets(w0, XOR_POINTS)  # (R, k, 4)
     ortho = XOR_POINTS[1]
@@ -212,7 +213,7 @@ def est_lemma_3_2(p, replicas, seed, progress=None):
 def est_lemma_6_2(p, replicas, seed, progress=None):
     k, c_eta, eta, std, gamma, d, T, _, v = _xord_params(p)
     conv = check_convention(p)
-    rng = _rng(seed, "lemma6.2")
+    rng = substream(seed, "lemma6.2")
     x, y = diverse_training_set(d, rng)
     w0, u0 = gaussian_init(replicas, k, std, rng)
     groups = loss_groups(x, y, "xord", gamma)
@@ -234,7 +235,7 @@ def est_thm_3_3(p, replicas, seed, progress=None):
     if not T > t_min:
         v.append(f"steps={T} <= (1/c_eta) 16 sqrt(k)/(sqrt(k)-4)")
     x, y = xor_dataset()
-    w0, u0 = gaussian_init(replicas, k, std, _rng(seed, "thm3.3"))
+    w0, u0 = gaussian_init(replicas, k, std, substream(seed, "thm3.3"))
     res = train(x, y, k, problem="xor", lr=eta, steps=T, w0=w0, u0=u0)
     max_angle = math.acos((1 - 2 * c_eta) / (1 + c_eta)) if c_eta < 0.5 else 0.0
     members = positive_sets(w0, XOR_POINTS)
@@ -255,7 +256,7 @@ def est_thm_3_4(p, replicas, seed, progress=None):
     k, c_eta, eta, std, v = _xor_params(p, need_k_gt16=False, k_eq=2)
     T = check_int("steps", p["steps"], 1)
     x, y = xor_dataset()
-    w0, u0 = gaussian_init(replicas, k, std, _rng(seed, "thm3.4"))
+    w0, u0 = gaussian_init(replicas, k, std, substream(seed, "thm3.4"))
     res = train(x, y, k, problem="xor", lr=eta, steps=T, w0=w0, u0=u0)
     params = {"k": k, "c_eta": c_eta, "init_std": std, "steps": T}
     a = insufficient_exploration_event(w0, u0)
@@ -273,7 +274,7 @@ def est_thm_6_3(p, replicas, seed, progress=None):
     k, c_eta, eta, std, gamma, d, T, t_min, v = _xord_params(p)
     if T < t_min:
         v.append(f"steps={T} < 28(gamma+1+8c_eta)/c_eta={t_min:.0f}")
-    rng = _rng(seed, "thm6.3")
+    rng = substream(seed, "thm6.3")
     x, y = diverse_training_set(d, rng)
     w0, u0 = gaussian_init(replicas, k, std, rng)
     res = train(x, y, k, problem="xord", gamma=gamma, lr=eta, steps=T, w0=w0, u0=u0)
@@ -296,7 +297,7 @@ def est_thm_6_3(p, replicas, seed, progress=None):
 
 def est_thm_6_4(p, replicas, seed, progress=None):
     k, c_eta, eta, std, gamma, d, T, _, v = _xord_params(p, k_min=None, k_eq=2)
-    rng = _rng(seed, "thm6.4")
+    rng = substream(seed, "thm6.4")
     x, y = diverse_training_set(d, rng)
     w0, u0 = gaussian_init(replicas, k, std, rng)
     res = train(x, y, k, problem="xord", gamma=gamma, lr=eta, steps=T, w0=w0, u0=u0)
@@ -349,7 +350,7 @@ def est_thm_6_5(name):
             else:
                 k, c_eta, eta, std, gamma, d, T, _, v = _xord_params(q, k_min=None, k_eq=2)
             for m in ms:
-                rng = _rng(seed, f"{name}/{k}/{m}")
+                rng = substream(seed, f"{name}/{k}/{m}")
                 x, y = dist.sample_training_sets(m, replicas, rng)
                 w0, u0 = gaussian_init(replicas, k, std, rng)
                 res = train(x, y, k, problem="xord", gamma=gamma, lr=eta, steps=T, w0=w0,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
 
 from xordsim.stats import proportion_ci
@@ -74,7 +72,3 @@ def _jsonable(params: dict) -> dict:
         out[key] = v
     return out
 
-
-def _rng(seed: int, name: str) -> np.random.Generator:
-    """Generator for one result: depends on the seed and the result's name only."""
-    return np.random.default_rng([int(seed), zlib.crc32(name.encode())])
