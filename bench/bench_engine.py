@@ -19,8 +19,9 @@ import time
 
 import numpy as np
 
+from xordsim.config import default_init_std, default_lr
 from xordsim.data import uniform_distribution, xor_dataset
-from xordsim.engine import default_init_std, default_lr, train
+from xordsim.engine import train
 from xordsim.reference import reference_train
 
 
@@ -111,7 +112,8 @@ THM63 = """
 import time, math, numpy as np
 t0 = time.perf_counter()
 from xordsim.data import decoy_training_set
-from xordsim.engine import train, theorem_6_3_steps
+from xordsim.config import theorem_6_3_steps
+from xordsim.engine import train
 from xordsim.model import recovers_f_star
 c_eta, gamma, k, R = 1 / 410, 8.0, 120, {R}
 T = theorem_6_3_steps(gamma, c_eta)

@@ -9,13 +9,14 @@ from pathlib import Path
 import numpy as np
 
 from xordsim._validate import InputError, check_choice, check_float, check_int
+from xordsim.config import default_init_std, default_lr
 from xordsim.data import (
     MaskDistribution,
     PatternDistribution,
     decoy_training_set,
     xor_dataset,
 )
-from xordsim.engine import STATUS_NAMES, default_init_std, default_lr, train
+from xordsim.engine import STATUS_NAMES, train
 from xordsim.io import write_npz
 from xordsim.stats import mean_ci, proportion_ci
 

@@ -8,14 +8,15 @@ so results are bit-identical whatever the thread count.
 
 from __future__ import annotations
 
-import math
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit, prange
 
-from xordsim._validate import InputError, check_float, check_int
+from xordsim._validate import InputError, check_int
+from xordsim.config import GDConfig
 from xordsim.data import uniform_distribution
 from xordsim.model import (
     GRAD_A,
@@ -27,7 +28,6 @@ from xordsim.model import (
     hinge,
     loss_groups,
     mask_output,
-    resolve_gamma,
     test_error_exact,
 )
 
@@ -35,16 +35,6 @@ from xordsim.model import (
 RUNNING, CONVERGED, STALLED, DIVERGED = 0, 1, 2, 3
 STATUS_NAMES = {RUNNING: "not converged", CONVERGED: "converged", STALLED: "stalled",
                 DIVERGED: "diverged"}
-
-
-def default_lr(k: int, c_eta: float) -> float:
-    """eta = c_eta / k (Sec. 3.1, 6.1)."""
-    return c_eta / k
-
-
-def default_init_std(k: int, c_eta: float) -> float:
-    """sigma_g = c_eta / (16 k^{3/2}), the largest value the paper's results allow."""
-    return c_eta / (16.0 * k**1.5)
 
 
 def gaussian_init(replicas: int, k: int, init_std: float,
@@ -228,6 +218,7 @@ class TrainResult:
     active_counts: np.ndarray
     groups: Groups
     params: dict
+    config: GDConfig | None = None
     snapshot_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     snapshots_w: np.ndarray | None = None
     snapshots_u: np.ndarray | None = None
@@ -246,21 +237,15 @@ class TrainResult:
 def train(
     x,
     y,
-    k: int,
+    config: GDConfig | int | None = None,
     *,
-    problem: str = "xord",
     replicas: int | None = None,
-    steps: int = 5000,
-    gamma: float | None = None,
-    lr: float | None = None,
-    c_eta: float = 0.1,
-    init_std: float | None = None,
-    seed: int | np.random.Generator | None = 0,
+    seed: int | np.random.Generator | None = None,
     w0=None,
     u0=None,
     test_distribution=None,
     snapshot_steps=None,
-    max_weight: float = 1e12,
+    **params,
 ) -> TrainResult:
     """Train R replicas of the network of Eq. 2 (Eq. 1 for XOR) by full-batch GD.
 
@@ -269,22 +254,16 @@ def train(
     x, y : arrays
         Training points (n, d, 2) and labels (n,) shared by all replicas, or
         (R, n, d, 2) and (R, n) for one training set per replica.
-    k : int
-        Filters per sign (the network has 2k hidden units).
-    problem : {'xord', 'xor'}
-        Loss of Eq. 4 (averaged, margin ``gamma`` for positives) or of Sec. 3.1 (summed).
+    config : GDConfig or int, optional
+        The hyper-parameters (:class:`xordsim.config.GDConfig`: problem, k, steps, gamma,
+        lr or c_eta, init_std, max_weight, seed); an int is read as ``k``. Any field may
+        also be given as a keyword (``train(x, y, k=2, steps=100)``), overriding it.
     replicas : int, optional
-        R; defaults to the number of training sets, or to ``len(w0)``, or 1.
-    steps : int
-        T, the maximum number of GD updates.
-    gamma : float, optional
-        Margin of positive points (default 8 for XORD, 1 for XOR).
-    lr, c_eta : float
-        Learning rate; default ``c_eta / k``.
-    init_std : float, optional
-        sigma_g; default ``c_eta / (16 k^{3/2})``.
-    seed : int or Generator
-        Seeds the initialization N(0, sigma_g^2), drawn w first then u.
+        R; defaults to ``len(w0)``, else to the number of training sets, else to
+        ``config.replicas`` when a config is given, else 1.
+    seed : int or Generator, optional
+        Seeds the initialization N(0, sigma_g^2), drawn w first then u (default
+        ``config.seed``).
     w0, u0 : arrays (R, k, 2), optional
         Explicit initial filters (then ``init_std`` and ``seed`` are unused). They are
         not modified, and ``TrainResult.w0`` / ``u0`` refer to them (no copy) when they
@@ -293,20 +272,29 @@ def train(
         For the exact test error; default uniform D+/D- with the data's d.
     snapshot_steps : sequence of int, optional
         Steps t at which to record W_t (and the active counts).
-    max_weight : float
-        Divergence threshold: a replica is marked diverged when the mean over the w (or
-        the u) filters of max(|w·p1|, |w·p2|) exceeds it, or a response is not finite.
+
+    The divergence threshold ``max_weight``: a replica is marked diverged when the mean
+    over the w (or the u) filters of max(|w·p1|, |w·p2|) exceeds it, or a response is
+    not finite.
     """
     t_start = time.perf_counter()
-    k = check_int("k", k, 1)
-    steps = check_int("steps", steps, 0)
-    c_eta = check_float("c_eta", c_eta, 0, low_open=True)
-    lr = default_lr(k, c_eta) if lr is None else check_float("lr", lr, 0, low_open=True)
-    max_weight = check_float("max_weight", max_weight, 0, low_open=True)
-    groups = loss_groups(x, y, problem, gamma)
-    gamma = resolve_gamma(problem, gamma)
+    if isinstance(config, GDConfig):
+        base, explicit = config, True
+    elif config is None:
+        base, explicit = GDConfig(), False
+    else:
+        base, explicit = GDConfig(), False
+        params = dict(params, k=config)
+    cfg = base.replace(**params) if params else base
+    k, steps, problem, max_weight = cfg.k, cfg.steps, cfg.problem, cfg.max_weight
+    lr = cfg.eta
+    seed = cfg.seed if seed is None else seed
+    groups = loss_groups(x, y, problem, cfg.gamma)
+    gamma = cfg.margin
     Rd = groups.mask.shape[0]
     d = np.asarray(x).shape[-2]
+    if replicas is not None:
+        replicas = check_int("replicas", replicas, 1)
     if w0 is not None or u0 is not None:
         if w0 is None or u0 is None:
             raise InputError("give both w0 and u0, or neither")
@@ -318,14 +306,14 @@ def train(
         if w0.shape != u0.shape or w0.shape[1:] != (k, 2):
             raise InputError(
                 f"w0 and u0 must have shape (R, {k}, 2); got {w0.shape}, {u0.shape}")
-        replicas = w0.shape[0] if replicas is None else check_int("replicas", replicas, 1)
+        replicas = w0.shape[0] if replicas is None else replicas
         if w0.shape[0] != replicas:
             raise InputError(f"replicas={replicas} but w0 has {w0.shape[0]}")
-        init_std = float("nan") if init_std is None else init_std
+        init_std = float("nan") if cfg.init_std is None else cfg.init_std
     else:
-        replicas = (Rd if Rd > 1 else 1) if replicas is None else check_int("replicas", replicas, 1)
-        init_std = default_init_std(k, c_eta) if init_std is None else check_float(
-            "init_std", init_std, 0)
+        if replicas is None:
+            replicas = Rd if Rd > 1 else (cfg.replicas if explicit else 1)
+        init_std = cfg.sigma_g
         w0, u0 = gaussian_init(replicas, k, init_std, seed)
     if Rd not in (1, replicas):
         raise InputError(f"got {Rd} training sets for {replicas} replicas")
@@ -354,21 +342,18 @@ def train(
         test_err = test_error_exact(outputs, dist.joint_mask_probs())
     test_err[status == DIVERGED] = np.nan
     converged_step = np.where(status == CONVERGED, stop_step, -1)
+    record = dataclasses.replace(cfg, replicas=R, gamma=gamma, lr=float(lr),
+                                 seed=seed if isinstance(seed, int) else cfg.seed)
     params = dict(problem=problem, k=k, d=int(d), n=int(np.asarray(y).shape[-1]),
-                  replicas=R, steps=steps, gamma=gamma, lr=float(lr), c_eta=c_eta,
+                  replicas=R, steps=steps, gamma=gamma, lr=float(lr), c_eta=cfg.c_eta,
                   init_std=float(init_std), max_weight=max_weight,
                   shared_data=bool(Rd == 1 and R > 1),
                   seed=seed if isinstance(seed, (int, type(None))) else "generator")
     return TrainResult(
         w0=w0, u0=u0, w=w, u=u, status=status, converged_step=converged_step,
         stop_step=stop_step, loss=loss, train_error=train_err, test_error=test_err,
-        outputs=outputs, active_counts=active, groups=groups, params=params,
+        outputs=outputs, active_counts=active, groups=groups, params=params, config=record,
         snapshot_steps=snaps, snapshots_w=snap_w if S else None,
         snapshots_u=snap_u if S else None, snapshots_active=snap_active if S else None,
         seconds=time.perf_counter() - t_start,
     )
-
-
-def theorem_6_3_steps(gamma: float, c_eta: float) -> int:
-    """T = ceil(28 (gamma + 1 + 8 c_eta) / c_eta) of Theorem 6.3."""
-    return math.ceil(28 * (gamma + 1 + 8 * c_eta) / c_eta)

@@ -28,6 +28,7 @@ import numpy as np
 from numba import njit, prange
 
 from xordsim._validate import InputError, check_float
+from xordsim.config import default_gamma
 from xordsim.patterns import ALL_MASKS, mask_label, point_masks
 
 N_CLASSES = 8
@@ -295,7 +296,7 @@ class Groups:
 def resolve_gamma(problem: str, gamma: float | None) -> float:
     """The positives' margin: ``gamma`` if given (> 0), else 8 for XORD and 1 for XOR."""
     if gamma is None:
-        return 8.0 if problem == "xord" else 1.0
+        return default_gamma(problem)
     return check_float("gamma", gamma, 0, low_open=True)
 
 

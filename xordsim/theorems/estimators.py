@@ -7,9 +7,10 @@ import math
 import numpy as np
 
 from xordsim._validate import InputError, check_choice, check_float, check_int
+from xordsim.config import theorem_6_3_steps
 from xordsim.data import diverse_points, xor_dataset
 from xordsim.diagnostics import argmax_sets, positive_sets
-from xordsim.engine import RUNNING, gaussian_init, theorem_6_3_steps, train
+from xordsim.engine import RUNNING, gaussian_init, train
 from xordsim.model import loss_groups, recovers_f_star
 from xordsim.patterns import (
     DIVERSE_POSITIVE_MASK,
