@@ -1,12 +1,13 @@
 """Engine speed against the plain NumPy reference (and batched PyTorch autograd if importable).
 
-Run:  python bench/bench_engine.py [--quick]
+Run:  python bench/bench_engine.py [--quick] [--repeat N]
 
 All rates are *executed* replica-steps per second (a replica that reaches zero loss
 stops, in the engine and in the baselines alike); every ratio is against a baseline
 measured in the same run. The baselines are timed on a slice of the workload (fewer
 replicas or steps) because at full size they would take hours; their rate does not
-depend on the slice (no replica converges within it).
+depend on the slice (no replica converges within it). The engine's time is the median of
+``--repeat`` runs (default 3): a run takes well under a second, and a shared machine is noisy.
 """
 
 from __future__ import annotations
@@ -32,13 +33,16 @@ def initial_weights(k, R, seed=0):
     return rng.normal(0, std, (R, k, 2)), rng.normal(0, std, (R, k, 2))
 
 
-def engine_rate(x, y, k, R, T, problem):
+def engine_rate(x, y, k, R, T, problem, repeat=1):
     w0, u0 = initial_weights(k, R)
     warm = (x[:2], y[:2]) if np.ndim(x) == 4 else (x, y)
     train(*warm, k, problem=problem, w0=w0[:2], u0=u0[:2], steps=2)  # compile / load cache
-    t0 = time.perf_counter()
-    res = train(x, y, k, problem=problem, w0=w0, u0=u0, steps=T)
-    dt = time.perf_counter() - t0
+    times = []
+    for _ in range(max(1, repeat)):
+        t0 = time.perf_counter()
+        res = train(x, y, k, problem=problem, w0=w0, u0=u0, steps=T)
+        times.append(time.perf_counter() - t0)
+    dt = float(np.median(times))
     executed = float((res.stop_step + 1).sum())
     return executed / dt, dt, executed, res
 
@@ -96,8 +100,8 @@ def torch_rate(x, y, k, R, T, problem, budget_s=8.0):
     return R * steps / (time.perf_counter() - t0)
 
 
-def workload(name, x, y, k, R, T, problem):
-    rate, dt, executed, _ = engine_rate(x, y, k, R, T, problem)
+def workload(name, x, y, k, R, T, problem, repeat=1):
+    rate, dt, executed, _ = engine_rate(x, y, k, R, T, problem, repeat)
     ref, ref_steps = reference_rate(x, y, k, R, T, problem)
     line = (f"{name:<28} engine {rate:>12,.0f} rs/s ({dt:6.2f} s, {executed:,.0f} steps run of "
             f"{R * (T + 1):,})  reference {ref:>10,.0f} rs/s ({ref_steps} steps)  "
@@ -145,18 +149,21 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller R for a smoke run")
     ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="engine runs per workload; the median time is reported (default: 3)")
     args = ap.parse_args()
     R = 200 if args.quick else 1000
     import numba
 
     print(f"xordsim engine benchmark: numba {numba.__version__}, threads "
-          f"{numba.get_num_threads()}, numpy {np.__version__}, cpus {os.cpu_count()}")
+          f"{numba.get_num_threads()}, numpy {np.__version__}, cpus {os.cpu_count()}, "
+          f"engine time: median of {max(1, args.repeat)} runs")
     dist = uniform_distribution(10)
     x, y = dist.sample_training_sets(20, R, 0)
     for k in (2, 20, 100):
-        workload(f"(a) XORD d=10 m=20 k={k}", x, y, k, R, 2000, "xord")
+        workload(f"(a) XORD d=10 m=20 k={k}", x, y, k, R, 2000, "xord", args.repeat)
     xx, yy = xor_dataset()
-    workload("(b) XOR k=50", xx, yy, 50, R, 1000, "xor")
+    workload("(b) XOR k=50", xx, yy, 50, R, 1000, "xor", args.repeat)
     proc = subprocess.run([sys.executable, "-c", THM63.format(R=R)], capture_output=True,
                           text=True)
     print((proc.stdout + proc.stderr).strip())

@@ -38,7 +38,7 @@ def test_cli_set_applies_to_selected(capsys):
 
 @pytest.mark.parametrize("argv,needle", [
     (["--only", "lemma3.1", "--set", "bogus=1"], "unknown key 'bogus'"),
-    (["--only", "lemma3.1", "--set", "k=abc"], "k: expected int"),
+    (["--only", "lemma3.1", "--set", "k=abc"], "--set k must be an integer"),
     (["--only", "lemma3.1", "--set", "k=0"], "k must be in"),
     (["--only", "lemma3.1", "--set", "novalue"], "KEY=VALUE"),
     (["--only", "lemma3.1", "thm3.3", "--set", "c_eta=0.2"], "lemma3.1"),
@@ -46,6 +46,9 @@ def test_cli_set_applies_to_selected(capsys):
     (["--only", "lemma3.1", "--replicas", "0"], "--replicas must be in"),
     (["--only", "thm6.5", "--set", "ms=0"], "ms must be in"),
     (["--only", "thm6.5", "--set", "p_plus=1.5"], "p_plus must be"),
+    (["--only", "thm6.3", "--set", "d=3"], "thm6.3: --set d must be in [4,"),
+    (["--only", "lemma6.2", "--set", "a_convention=literal"], "--set a_convention must be one"),
+    (["--set", "gamma=10"], "lemma3.1: --set: unknown key 'gamma'; allowed: k"),
 ])
 def test_cli_bad_input_exit_2(argv, needle, capsys):
     assert main(["theorems", *argv, "--quiet"]) == 2

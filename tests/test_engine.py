@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -161,3 +162,25 @@ def test_bit_identical_across_thread_counts(tmp_path):
         outs.append(np.load(path))
     assert outs[0].tobytes() == outs[1].tobytes()
     json.dumps(None)
+
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize("name", ["ref_train_xord_k6_r20_t300_s3", "ref_train_xor_k4_r16_t200_s5"])
+def test_bit_identical_to_stored_reference(name):
+    """Recompute runs saved by an earlier engine (``xordsim train ... --save``) bit for bit:
+    ``--k 6 --replicas 20 --steps 300 --seed 3`` (XORD, fresh data per replica) and
+    ``--problem xor --k 4 --replicas 16 --steps 200 --seed 5``."""
+    with np.load(DATA / f"{name}.npz") as z:
+        ref = {key: z[key] for key in z.files}
+    p = json.loads(str(ref["params_json"]))
+    res = train(ref["x"], ref["y"], p["k"], problem=p["problem"], w0=ref["w0"], u0=ref["u0"],
+                steps=p["steps"], gamma=p["gamma"], lr=p["lr"], max_weight=p["max_weight"],
+                test_distribution=PatternDistribution(d=p["d"], prior_pos=p["prior_pos"]))
+    assert res.w0 is not None and res.params["replicas"] == p["replicas"]
+    for key, got in [("w", res.w), ("u", res.u), ("status", res.status),
+                     ("converged_step", res.converged_step), ("loss", res.loss),
+                     ("train_error", res.train_error), ("test_error", res.test_error)]:
+        assert got.dtype == ref[key].dtype and np.array_equal(got, ref[key], equal_nan=True), key
+    assert (res.status == CONVERGED).any()  # the runs are not trivial

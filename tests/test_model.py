@@ -136,3 +136,29 @@ def test_loss_groups_weights():
     xs, ys = xor_dataset()
     gx = loss_groups(xs, ys, "xor")
     assert gx.weight.tolist() == [[1.0, 1.0, 1.0, 1.0]]
+
+
+def test_hinge_counts_exactly_the_active_groups(rng):
+    from xordsim.model import TABLES, LossGroups, Scratch, forward, hinge, hinge_active, to_st
+
+    x, y = uniform_distribution(4).sample_training_set(10, rng)
+    g = loss_groups(x, y, "xord", gamma=2.0)
+    G = g.mask.shape[1]
+    for trial in range(20):
+        w = rng.integers(-2, 3, size=(3, 2)).astype(float)
+        u = rng.integers(-2, 3, size=(3, 2)).astype(float)
+        sc = Scratch(*to_st(w), *to_st(u), np.zeros((4, 4)), np.empty(8), np.empty(8),
+                     np.empty(G))
+        forward(sc.sw, sc.tw, sc.su, sc.tu, sc.D)
+        grp = LossGroups(*(a[0] for a in g.arrays()))
+        weight = grp.weight.copy()
+        weight[trial % G] = 0.0  # a zero-weight group is never active
+        grp = grp._replace(weight=weight)
+        active = np.zeros(G, np.int64)
+        loss = hinge(sc, grp, TABLES, active)
+        slack = grp.margin - grp.y * sc.out_n
+        expect = (weight > 0) & (slack > 0)  # the kink slack = 0 is inactive
+        assert active.tolist() == expect.astype(int).tolist()
+        assert [hinge_active(*a) for a in zip(weight, grp.margin, grp.y, sc.out_n,
+                                                strict=True)] == expect.tolist()
+        assert loss == pytest.approx((weight * np.maximum(slack, 0)).sum(), abs=1e-12)

@@ -1,15 +1,22 @@
 """Estimators of xordsim.theorems: exact values, event functions, verdicts, small runs."""
 
+import inspect
+import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import stats
 
+from xordsim import config
 from xordsim import theorems as th
 from xordsim._validate import InputError
 from xordsim.model import outputs_all_masks
 from xordsim.patterns import A_MASKS, PATTERNS
+from xordsim.theorems import estimators, specs
 
 X = th.XOR_POINTS  # x1=(1,1), x2=(-1,1), x3=(-1,-1), x4=(1,-1)
 P = PATTERNS.astype(float)
@@ -227,9 +234,11 @@ def test_outside_assumptions_and_bad_input():
         th.estimate("nope")
     with pytest.raises(InputError):
         th.resolve(["lemma3.1", "nope"])
-    with pytest.raises(InputError, match="lemma3.1: --set: unknown key .c_eta."):
+    with pytest.raises(InputError, match="lemma3.1: --set: unknown key .c_eta.; allowed: k$"):
         th.parse_overrides(th.resolve(["lemma3.1", "thm3.4"]), ["c_eta=0.1"])
     assert th.parse_overrides(th.resolve(["thm3.3"]), ["k=20"]) == {"thm3.3": {"k": 20}}
+    assert th.parse_overrides(["thm3.3"], ["k=20"]) == {"thm3.3": {"k": 20}}  # names work too
+    assert list(th.parse_overrides(None, [])) == list(th.SPECS)
 
 
 def test_run_all_is_deterministic_and_selective():
@@ -240,3 +249,140 @@ def test_run_all_is_deterministic_and_selective():
     c = th.run_all(["lemma6.1"], replicas=200, seed=5, overrides=["k=130"])
     assert c[0]["params"] == {"k": 130}
     assert "lemma3.1" in th.format_table(a)
+
+
+# ---------------------------------------------------------------- declarations (specs)
+
+
+def test_specs_import_without_numpy():
+    code = ("import sys, xordsim.theorems.specs as s, xordsim.theorems as th; "
+            "s.settings_help(); th.resolve(['thm6.5']); th.parse_overrides(th.resolve(None), "
+            "['k=130']); heavy = [m for m in ('numpy', 'scipy', 'numba', 'tqdm', "
+            "'xordsim.engine', 'xordsim.theorems.estimators') if m in sys.modules]; "
+            "print(heavy); assert not heavy, heavy")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr + out.stdout
+
+
+def test_lazy_names_and_all():
+    for name in th.__all__:
+        assert getattr(th, name) is not None
+    assert set(th.__all__) <= set(dir(th))
+    with pytest.raises(AttributeError):
+        th.no_such_name  # noqa: B018
+
+
+def test_resolve_uses_specs():
+    assert th.SPECS is specs.SPECS
+    assert [s.name for s in th.resolve()] == list(specs.SPECS)
+    assert th.resolve(["thm6.3", "lemma3.1"]) == [specs.SPECS["lemma3.1"], specs.SPECS["thm6.3"]]
+    for spec in specs.SPECS.values():
+        assert callable(spec.load())  # every estimator string resolves
+        assert spec.check(spec.defaults) == spec.defaults  # defaults are allowed values
+
+
+def test_shared_parameters_are_gdconfig_declarations():
+    gd = config.GDConfig.params()
+    for spec in specs.SPECS.values():
+        for key, p in spec.params.items():
+            if key in gd:
+                assert (p.kind, p.high) == (gd[key].kind, gd[key].high), (spec.name, key)
+    assert specs.SPECS["thm6.3"].params["d"].low == 4
+    assert specs.SPECS["thm3.4"].params["steps"].low == 1
+    assert specs.SPECS["thm6.5"].params["ms"].kind == "ints"
+    assert specs.SPECS["lemma3.2"].params["a_convention"].choices == ("updates", "inclusive")
+
+
+def test_settings_help_lists_every_result_and_key():
+    text = specs.settings_help()
+    for spec in specs.SPECS.values():
+        assert f"{spec.name} ({spec.result})" in text
+        block = spec.help()
+        for key, p in spec.params.items():
+            assert f"  {key}" in block and p.describe() in block
+    assert "(default: 1,16,64)" in text and "one of updates, inclusive" in text
+
+
+def _raw(value) -> str:
+    """A value as typed after --set KEY= (floats by repr, so they round-trip exactly)."""
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+_KEYS = [(spec.name, key) for spec in specs.SPECS.values() for key in spec.params]
+
+
+@pytest.mark.parametrize("name,key", _KEYS)
+def test_every_set_key_accepts_default_and_rejects_bad_values(name, key):
+    spec = specs.SPECS[name]
+    p = spec.params[key]
+    got = th.parse_overrides([spec], [f"{key}={_raw(p.default)}"])
+    assert got == {name: {key: p.default}}
+    assert spec.check({key: p.default}) == {key: p.default}
+    assert th.check_overrides([spec], {name: {key: p.default}}) == {name: {key: p.default}}
+    for bad in p.bad_values():
+        with pytest.raises(InputError) as info:
+            th.parse_overrides([spec], [f"{key}={bad}"])
+        msg = str(info.value)
+        assert f"--set {key}" in msg and name in msg and "\n" not in msg, (bad, msg)
+
+
+def test_python_overrides_checked_before_running():
+    with pytest.raises(InputError, match="thm3.3: k must be"):
+        th.estimate("thm3.3", replicas=10, k=0)
+    with pytest.raises(InputError, match="thm6.3: d must be"):
+        th.estimate("thm6.3", replicas=10, d=3)
+    with pytest.raises(InputError, match="unknown parameter 'gamma'; allowed: k, c_eta"):
+        th.estimate("thm3.3", replicas=10, gamma=3.0)
+    with pytest.raises(InputError, match="a_convention must be one of"):
+        th.estimate("lemma3.2", replicas=10, a_convention="literal")
+    with pytest.raises(InputError, match="ms must be in"):
+        th.run_all(["lemma3.1", "thm6.5"], replicas=10, overrides={"thm6.5": {"ms": (0,)}})
+    with pytest.raises(InputError, match="unknown result in overrides 'thm9'"):
+        th.run_all(["lemma3.1"], replicas=10, overrides={"thm9": {}})
+    with pytest.raises(InputError, match="--set: unknown key 'gamma'; allowed: k"):
+        th.run_all(None, replicas=10, overrides=["gamma=9"])
+
+
+def test_estimators_build_configs():
+    xor = specs.SPECS["thm3.3"].defaults
+    cfg, v = estimators.xor_config(xor, 7)
+    assert v == [] and cfg.problem == "xor" and cfg.replicas == 7
+    assert cfg.steps == config.theorem_3_3_steps(50, 0.1) == 369
+    assert cfg.init_std == config.default_init_std(50, 0.1) and cfg.eta == 0.1 / 50
+    cfg, v = estimators.xor_config(dict(xor, k=10, steps=40, init_std=1.0))
+    assert cfg.steps == 40 and cfg.sigma_g == 1.0
+    assert v[0] == "k=10 <= 16" and v[-1].startswith("init_std=1 >")
+    xord = specs.SPECS["thm6.3"].defaults
+    cfg, v = estimators.xord_config(xord)
+    assert v == [] and (cfg.problem, cfg.k, cfg.d, cfg.margin) == ("xord", 120, 4, 8.0)
+    assert cfg.steps == config.theorem_6_3_steps(8.0, 1 / 410) == 103544
+    assert cfg.sigma_g == config.default_init_std(120, 1 / 410)
+    _, v = estimators.xord_config(dict(xord, k=2, gamma=4.0), k_min=None, k_eq=2)
+    assert v == ["gamma=4 < 8"]
+
+
+def test_no_retyped_formulas():
+    """eta, sigma_g and the theorems' T come from xordsim.config, not retyped here."""
+    src = "".join(inspect.getsource(m) for m in (estimators, specs, th.registry))
+    for formula in ("c_eta / k", "/ (16 * k", "16 * math.sqrt(k)", "28 * (gamma",
+                    "math.ceil(28"):
+        assert formula not in src, formula
+
+
+_REFERENCE = Path(__file__).parent / "data" / "theorems_reference.json"
+
+
+@pytest.mark.parametrize("run", range(2))
+def test_numbers_identical_to_reference(run):
+    """Rows computed before the estimators took a GDConfig: the same seed, the same bits."""
+    ref = json.loads(_REFERENCE.read_text())["runs"][run]
+    call = dict(ref["call"])
+    call["overrides"] = {name: {k: tuple(v) if isinstance(v, list) else v
+                                for k, v in o.items()} for name, o in call["overrides"].items()}
+    rows = th.run_all(**call)
+    assert [r["name"] for r in rows] == [r["name"] for r in ref["rows"]]
+    for got, want in zip(rows, ref["rows"], strict=True):
+        got = json.loads(json.dumps({k: got[k] for k in want}))
+        assert got == want

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any
@@ -140,6 +141,8 @@ class Param:
     choices: tuple | None = None
     optional: bool = False
     derived: str = ""
+    pattern: str = ""
+    pattern_text: str = ""
 
     @property
     def option(self) -> str:
@@ -166,8 +169,10 @@ class Param:
                 raise InputError(f"{label} must be a string, got {value!r}")
             if self.choices is not None:
                 check_choice(label, value, self.choices)
-            elif not value:
+            elif not value.strip():
                 raise InputError(f"{label} must not be empty")
+            elif self.pattern and not re.fullmatch(self.pattern, value):
+                raise InputError(f"{label} must be {self.describe()}; got {value!r}")
             return value
         if kind in ("ints", "floats"):
             if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
@@ -210,6 +215,8 @@ class Param:
         """The allowed values in words: 'an integer in [1, 1e+07]', 'one of xor, xord' ..."""
         if self.choices is not None:
             return "one of " + ", ".join(map(str, self.choices))
+        if self.pattern_text:
+            return self.pattern_text
         noun = {"int": "an integer", "seed": "an integer", "float": "a finite number",
                 "bool": "true or false", "str": "a non-empty string",
                 "ints": "a comma-separated list of integers",
@@ -282,12 +289,19 @@ def param(kind: str, default, help: str = "", **constraints):
                  metadata={"param": dict(kind=kind, default=default, help=help, **constraints)})
 
 
-def declared_params(cls) -> dict[str, Param]:
-    """The :class:`Param` of every field of a config dataclass declared with :func:`param`."""
-    from dataclasses import fields
+_DECLARED: dict = {}
 
-    return {f.name: Param(f.name, **f.metadata["param"]) for f in fields(cls)
-            if "param" in f.metadata}
+
+def declared_params(cls) -> dict[str, Param]:
+    """The :class:`Param` of every field of a config dataclass declared with :func:`param`
+    (built once per class; do not mutate the returned dict)."""
+    found = _DECLARED.get(cls)
+    if found is None:
+        from dataclasses import fields
+
+        found = _DECLARED[cls] = {f.name: Param(f.name, **f.metadata["param"])
+                                  for f in fields(cls) if "param" in f.metadata}
+    return found
 
 
 def parse_declared(pairs: list[str] | None, params: dict[str, Param], what: str = "--set"

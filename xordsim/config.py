@@ -95,9 +95,11 @@ class GDConfig:
                              optional=True, derived="c_eta / k")
     init_std: float | None = param("float", None, "sigma_g of the Gaussian init", low=0,
                                    optional=True, derived="c_eta / (16 k^1.5)")
-    distribution: str = param("str", "uniform", "XORD data distribution: uniform, "
-                              "pattern:Q1,Q2,Q3,Q4 (i.i.d. positions) or a JSON file of "
-                              "pattern-set probabilities")
+    distribution: str = param("str", "uniform", "XORD data distribution (uniform D+ and "
+                              "D-; positions i.i.d. with pattern probabilities Q; or a JSON "
+                              "file of pattern-set probabilities)",
+                              pattern=r"uniform|pattern:[^,]*,[^,]*,[^,]*,[^,]*|.+\.json",
+                              pattern_text="uniform, pattern:Q1,Q2,Q3,Q4 or FILE.json")
     data: str = param("str", "fresh", "fresh: a training set per replica; shared: one for "
                       "all; decoy: the Sec. 5 decoy set (XORD)", choices=DATA_MODES)
     prior_pos: float = param("float", 0.5, "P(y = +1) in the test distribution (XORD)",

@@ -221,15 +221,16 @@ class MaskDistribution(_Distribution):
         for name, table, label in (("pos", self.pos, 1), ("neg", self.neg, -1)):
             probs = np.zeros(16)
             for key, p in dict(table).items():
-                M = key if isinstance(key, (int, np.integer)) else sum(1 << (l - 1) for l in key)
-                if not 1 <= M <= 15:
-                    raise InputError(f"{name}: mask must be in 1..15, got {key!r}")
+                M = _mask_of_key(name, key)
                 if bin(M).count("1") > self.d:
                     raise InputError(f"{name}: mask {key!r} has more patterns than d={self.d}")
                 if (label == 1) != bool(M & POSITIVE_BITS):
                     raise InputError(f"{name}: mask {key!r} has the wrong label under f*")
-                if p < 0:
-                    raise InputError(f"{name}: probability of {key!r} must be >= 0, got {p}")
+                if isinstance(p, bool) or not isinstance(p, (int, float, np.floating,
+                                                             np.integer)) or not (
+                        np.isfinite(p) and p >= 0):
+                    raise InputError(f"{name}: probability of {key!r} must be a finite number "
+                                     f">= 0, got {p!r}")
                 probs[M] += p
             if not np.isclose(probs.sum(), 1.0):
                 raise InputError(f"{name}: probabilities must sum to 1, got {probs.sum():g}")
@@ -243,6 +244,96 @@ class MaskDistribution(_Distribution):
         """n points with P_x drawn from the given probabilities: (n, d, 2), int8."""
         masks = rng.choice(16, size=n, p=self.mask_probs(label))
         return points_with_masks(masks, self.d, rng)
+
+
+def _mask_of_key(name: str, key) -> int:
+    """A mask from an int 1..15 or a collection of distinct 1-based pattern indices."""
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        M = int(key)
+    else:
+        try:
+            idx = [int(v) for v in key]
+        except (TypeError, ValueError):
+            raise InputError(f"{name}: a pattern set is distinct pattern indices in 1..4, "
+                             f"got {key!r}") from None
+        if not idx or len(set(idx)) != len(idx) or any(not 1 <= v <= 4 for v in idx):
+            raise InputError(f"{name}: a pattern set is distinct pattern indices in 1..4, "
+                             f"got {key!r}")
+        M = sum(1 << (v - 1) for v in idx)
+    if not 1 <= M <= 15:
+        raise InputError(f"{name}: mask must be in 1..15, got {key!r}")
+    return M
+
+
+#: Largest distribution file read (bytes): 16 pattern sets per label fit in far less.
+MAX_DISTRIBUTION_FILE = 1 << 20
+
+
+def distribution_from_spec(spec: str, d: int, prior_pos: float = 0.5, *,
+                           option: str = "--distribution") -> _Distribution:
+    """Build an XORD distribution from its spec string.
+
+    ``'uniform'`` (uniform D+ and D-), ``'pattern:Q1,Q2,Q3,Q4'`` (positions i.i.d. with
+    pattern probabilities q, conditioned on the label) or the path of a JSON file
+    ``{"pos": {"1,2,3,4": 0.9, "1": 0.1}, "neg": {"2,4": 1.0}}`` giving the probabilities
+    of the pattern set P_x under D+ and D- (keys: distinct pattern indices 1..4). Every
+    malformed spec raises :class:`InputError` naming ``option``.
+    """
+    import json
+    import math
+    from pathlib import Path
+
+    if not isinstance(spec, str) or not spec.strip():
+        raise InputError(f"{option} must be 'uniform', 'pattern:Q1,Q2,Q3,Q4' or a .json file; "
+                         f"got {spec!r}")
+    try:
+        if spec == "uniform":
+            return PatternDistribution(d=d, prior_pos=prior_pos)
+        if spec.startswith("pattern:"):
+            try:
+                q = tuple(float(v) for v in spec[len("pattern:"):].split(","))
+            except ValueError:
+                q = ()
+            if len(q) != 4 or not all(math.isfinite(v) for v in q):
+                raise InputError(f"expects 4 finite numbers after 'pattern:', got {spec!r}")
+            return PatternDistribution(d=d, q=q, prior_pos=prior_pos)
+        path = Path(spec)
+        if path.suffix != ".json":
+            raise InputError(f"must be 'uniform', 'pattern:Q1,Q2,Q3,Q4' or a .json file; "
+                             f"got {spec!r}")
+        if not path.exists():
+            raise InputError(f"no such file {spec}")
+        if not path.is_file():
+            raise InputError(f"{spec} is not a regular file")
+        if path.stat().st_size > MAX_DISTRIBUTION_FILE:
+            raise InputError(f"{spec} is larger than {MAX_DISTRIBUTION_FILE} bytes")
+        try:
+            table = json.loads(path.read_bytes().decode("utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise InputError(f"malformed file {spec} ({type(exc).__name__}); expected "
+                             '{"pos": {"1,3": 0.5, ...}, "neg": {"2,4": 1.0}}') from None
+        if (not isinstance(table, dict) or set(table) != {"pos", "neg"}
+                or not all(isinstance(table[k], dict) for k in ("pos", "neg"))):
+            raise InputError(f"malformed file {spec}: expected exactly the keys 'pos' and "
+                             '\'neg\', each a mapping like {"1,3": 0.5, "2": 0.5}')
+        tables = {}
+        for label in ("pos", "neg"):
+            tables[label] = {}
+            for key, p in table[label].items():
+                try:
+                    idx = tuple(int(v) for v in key.split(","))
+                except ValueError:
+                    raise InputError(f"malformed file {spec}: {label} key {key!r} is not a "
+                                     "comma-separated list of pattern indices") from None
+                M = _mask_of_key(label, idx)
+                if M in tables[label]:
+                    raise InputError(f"malformed file {spec}: {label} lists the pattern set "
+                                     f"{key!r} twice")
+                tables[label][M] = p
+        return MaskDistribution(d=d, pos=tables["pos"], neg=tables["neg"],
+                                prior_pos=prior_pos)
+    except InputError as exc:
+        raise InputError(f"{option}: {exc}") from None
 
 
 def points_with_masks(masks, d: int, rng: np.random.Generator | int | None = None) -> np.ndarray:
@@ -295,6 +386,7 @@ __all__ = [
     "MaskDistribution",
     "PatternDistribution",
     "decoy_training_set",
+    "distribution_from_spec",
     "diverse_points",
     "exact_mask_probabilities",
     "p_minus_exact",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
@@ -19,13 +20,14 @@ from xordsim._validate import InputError, check_int
 from xordsim.config import GDConfig
 from xordsim.data import uniform_distribution
 from xordsim.model import (
-    GRAD_A,
-    GRAD_B,
-    SEL,
+    TABLES,
     Groups,
+    LossGroups,
+    Scratch,
     descend,
     forward,
     hinge,
+    hinge_active,
     loss_groups,
     mask_output,
     test_error_exact,
@@ -55,87 +57,109 @@ def _store_w(s, t, out):
         out[j, 1] = (s[j] - t[j]) * 0.5
 
 
-@njit(cache=True, inline="always")
-def _is_active(gweight, gmargin, gy, n):
-    return gweight > 0.0 and gmargin - gy * n > 0.0
+class GDParams(NamedTuple):
+    """The scalars of a GD run: learning rate eta, maximum number of updates T, and the
+    divergence threshold on the mean filter response (``max_weight``)."""
+
+    eta: float
+    steps: int
+    max_abs: float
+
+
+class Result(NamedTuple):
+    """What the kernel writes per replica: final filters w, u (R, k, 2); status, stop_step
+    (R,) int64; loss, train_err (R,); active (R, G) int64 hinge counters (zeroed on entry);
+    outputs (R, 16), N_W on every mask."""
+
+    w: np.ndarray
+    u: np.ndarray
+    status: np.ndarray
+    stop_step: np.ndarray
+    loss: np.ndarray
+    train_err: np.ndarray
+    active: np.ndarray
+    outputs: np.ndarray
+
+
+class Snapshots(NamedTuple):
+    """Requested steps (S,) int64 (sorted, unique) and what the kernel records at them:
+    filters w, u (R, S, k, 2) and active counts (R, S, G)."""
+
+    steps: np.ndarray
+    w: np.ndarray
+    u: np.ndarray
+    active: np.ndarray
 
 
 @njit(cache=True, parallel=True)
-def _gd_kernel(w0, u0, w, u, data_idx, gmask, gy, gweight, gmargin, gcount, eta, steps, snap_steps,
-               max_abs, sel, grad_a, grad_b,
-               status, stop_step, loss_out, train_err, active, outputs,
-               snap_w, snap_u, snap_active):
+def _gd_kernel(w0, u0, data_idx, groups, params, tables, result, snaps):
+    """GD for every replica r from (w0[r], u0[r]) on training set ``data_idx[r]`` of
+    ``groups`` (a :class:`LossGroups` of (Rd, G) arrays)."""
     # Replicas are independent; chunks only amortize the scratch allocations, so the
     # result does not depend on the chunking or on the thread count.
-    R, k = w.shape[0], w.shape[1]
-    G = gmask.shape[1]
+    R, k = w0.shape[0], w0.shape[1]
+    G = groups.mask.shape[1]
+    gmask, gy, gweight, gmargin, gcount = groups
     n_chunks = min(R, 256)
     size = (R + n_chunks - 1) // n_chunks
     for chunk in prange(n_chunks):
-        sw = np.empty(k)
-        tw = np.empty(k)
-        su = np.empty(k)
-        tu = np.empty(k)
-        D = np.zeros((4, 4))
-        ca = np.empty(8)
-        cb = np.empty(8)
-        out_n = np.empty(G)
+        sc = Scratch(np.empty(k), np.empty(k), np.empty(k), np.empty(k), np.zeros((4, 4)),
+                     np.empty(8), np.empty(8), np.empty(G))
         for r in range(chunk * size, min(R, (chunk + 1) * size)):
-            _train_replica(r, w0, u0, w, u, data_idx[r], gmask, gy, gweight, gmargin, gcount, eta,
-                           steps, snap_steps, max_abs, sel, grad_a, grad_b, status, stop_step,
-                           loss_out, train_err, active, outputs, snap_w, snap_u, snap_active,
-                           sw, tw, su, tu, D, ca, cb, out_n)
+            rd = data_idx[r]
+            grp = LossGroups(gmask[rd], gy[rd], gweight[rd], gmargin[rd], gcount[rd])
+            _train_replica(r, w0[r], u0[r], grp, params, tables, result, snaps, sc)
 
 
 @njit(cache=True)
-def _train_replica(r, w0, u0, w, u, rd, gmask, gy, gweight, gmargin, gcount, eta, steps, snap_steps,
-                   max_abs, sel, grad_a, grad_b, status, stop_step, loss_out, train_err,
-                   active, outputs, snap_w, snap_u, snap_active,
-                   sw, tw, su, tu, D, ca, cb, out_n):
-    """GD for replica r from (w0[r], u0[r]) until zero loss, a fixed point, divergence or
-    ``steps`` updates; the final filters go to w[r], u[r]."""
-    G = gmask.shape[1]
+def _train_replica(r, w0, u0, grp, params, tables, result, snaps, sc):
+    """GD for replica r from filters (w0, u0) (k, 2) on the training set ``grp`` (a
+    :class:`LossGroups` of (G,) arrays) until zero loss, a fixed point, divergence or
+    ``params.steps`` updates; writes row r of ``result`` and ``snaps``."""
+    eta, steps, max_abs = params
+    w, u, status, stop_step, loss_out, train_err, active, outputs = result
+    snap_steps, snap_w, snap_u, snap_active = snaps
+    sw, tw, su, tu, D, ca, cb, out_n = sc
+    G = grp.mask.shape[0]
     S = snap_steps.shape[0]
-    for j in range(w.shape[1]):
-        sw[j] = w0[r, j, 0] + w0[r, j, 1]
-        tw[j] = w0[r, j, 0] - w0[r, j, 1]
-        su[j] = u0[r, j, 0] + u0[r, j, 1]
-        tu[j] = u0[r, j, 0] - u0[r, j, 1]
+    for j in range(w0.shape[0]):
+        sw[j] = w0[j, 0] + w0[j, 1]
+        tw[j] = w0[j, 0] - w0[j, 1]
+        su[j] = u0[j, 0] + u0[j, 1]
+        tu[j] = u0[j, 0] - u0[j, 1]
     si = 0
-    st = RUNNING_
+    st = RUNNING
     step = 0
     loss = 0.0
-    mask_r, y_r, weight_r, margin_r = gmask[rd], gy[rd], gweight[rd], gmargin[rd]
     active_r = active[r]
     big = forward(sw, tw, su, tu, D)
     while True:
-        loss = hinge(D, mask_r, y_r, weight_r, margin_r, out_n, ca, cb, sel, grad_a, grad_b,
-                     active_r)
+        loss = hinge(sc, grp, tables, active_r)
         while si < S and snap_steps[si] == step:
             _store_w(sw, tw, snap_w[r, si])
             _store_w(su, tu, snap_u[r, si])
-            snap_active[r, si] = active[r]
+            snap_active[r, si] = active_r
             si += 1
         if loss == 0.0:
-            st = CONVERGED_
+            st = CONVERGED
             break
         if step == steps:
             break
         moved_w = descend(sw, tw, ca, cb, 2.0 * eta)
         moved_u = descend(su, tu, ca, cb, -2.0 * eta)
         if not (moved_w or moved_u):  # zero subgradient, positive loss: GD stays here
-            st = STALLED_
+            st = STALLED
             break
         step += 1
         big = forward(sw, tw, su, tu, D)
         if not (big <= max_abs):
-            st = DIVERGED_
+            st = DIVERGED
             break
     _store_w(sw, tw, w[r])
     _store_w(su, tu, u[r])
     status[r] = st
     stop_step[r] = step
-    if st == DIVERGED_:
+    if st == DIVERGED:
         loss_out[r] = np.nan
         train_err[r] = np.nan
         outputs[r, :] = np.nan
@@ -148,12 +172,12 @@ def _train_replica(r, w0, u0, w, u, rd, gmask, gy, gweight, gmargin, gcount, eta
     err = 0.0
     total = 0.0
     for g in range(G):
-        total += gcount[rd, g]
-        if gy[rd, g] * out_n[g] <= 0.0:
-            err += gcount[rd, g]
+        total += grp.count[g]
+        if grp.y[g] * out_n[g] <= 0.0:
+            err += grp.count[g]
     train_err[r] = err / total
     for M in range(1, 16):
-        outputs[r, M] = mask_output(D, M, sel)
+        outputs[r, M] = mask_output(D, M, tables.sel)
     # GD is at a fixed point (or ran out of steps): later snapshots equal the final
     # weights, and a hinge active now stays active at every later step.
     for s2 in range(si, S):
@@ -161,17 +185,14 @@ def _train_replica(r, w0, u0, w, u, rd, gmask, gy, gweight, gmargin, gcount, eta
         snap_u[r, s2] = u[r]
         for g in range(G):
             extra = snap_steps[s2] - step
-            if _is_active(gweight[rd, g], gmargin[rd, g], gy[rd, g], out_n[g]):
-                snap_active[r, s2, g] = active[r, g] + extra
+            if hinge_active(grp.weight[g], grp.margin[g], grp.y[g], out_n[g]):
+                snap_active[r, s2, g] = active_r[g] + extra
             else:
-                snap_active[r, s2, g] = active[r, g]
-    if st == STALLED_:
+                snap_active[r, s2, g] = active_r[g]
+    if st == STALLED:
         for g in range(G):
-            if _is_active(gweight[rd, g], gmargin[rd, g], gy[rd, g], out_n[g]):
-                active[r, g] += steps - step
-
-
-RUNNING_, CONVERGED_, STALLED_, DIVERGED_ = RUNNING, CONVERGED, STALLED, DIVERGED
+            if hinge_active(grp.weight[g], grp.margin[g], grp.y[g], out_n[g]):
+                active_r[g] += steps - step
 
 
 @dataclass
@@ -333,9 +354,9 @@ def train(
     snap_u = np.zeros((R, S, k, 2))
     snap_active = np.zeros((R, S, G), np.int64)
     data_idx = np.arange(R) if Rd > 1 else np.zeros(R, np.int64)
-    _gd_kernel(w0, u0, w, u, data_idx, groups.mask, groups.y, groups.weight, groups.margin,
-               groups.count, float(lr), steps, snaps, max_weight, SEL, GRAD_A, GRAD_B,
-               status, stop_step, loss, train_err, active, outputs, snap_w, snap_u, snap_active)
+    _gd_kernel(w0, u0, data_idx, groups.arrays(), GDParams(float(lr), steps, float(max_weight)),
+               TABLES, Result(w, u, status, stop_step, loss, train_err, active, outputs),
+               Snapshots(snaps, snap_w, snap_u, snap_active))
 
     dist = uniform_distribution(d) if test_distribution is None else test_distribution
     with np.errstate(invalid="ignore"):

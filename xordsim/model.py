@@ -23,6 +23,7 @@ The XOR network of Eq. 1 is the case d = 1: sigma(w·x) with x a single pattern.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
@@ -58,6 +59,44 @@ def _build_tables():
 
 
 SEL, GRAD_A, GRAD_B = _build_tables()
+
+
+class Tables(NamedTuple):
+    """The reduction's constant tables for the kernels: SEL (4, 16) int64, GRAD_A and
+    GRAD_B (8, 16)."""
+
+    sel: np.ndarray
+    grad_a: np.ndarray
+    grad_b: np.ndarray
+
+
+TABLES = Tables(SEL, GRAD_A, GRAD_B)
+
+
+class LossGroups(NamedTuple):
+    """Loss groups as the kernels read them (see :class:`Groups`): mask int64, y, weight,
+    margin, count float64, each (G,) for one training set or (Rd, G) for all of them."""
+
+    mask: np.ndarray
+    y: np.ndarray
+    weight: np.ndarray
+    margin: np.ndarray
+    count: np.ndarray
+
+
+class Scratch(NamedTuple):
+    """Working arrays of one network: its filters in (s, t) coordinates sw, tw, su, tu (k,),
+    the class sums D (4, 4), the class coefficients coef_a, coef_b (8,), and N_W on every
+    group out_n (G,)."""
+
+    sw: np.ndarray
+    tw: np.ndarray
+    su: np.ndarray
+    tu: np.ndarray
+    D: np.ndarray
+    coef_a: np.ndarray
+    coef_b: np.ndarray
+    out_n: np.ndarray
 
 
 @njit(cache=True, inline="always")
@@ -137,16 +176,28 @@ def mask_output(D, M, sel) -> float:
     return D[0, sel[0, M]] + D[1, sel[1, M]] + D[2, sel[2, M]] + D[3, sel[3, M]]
 
 
+@njit(cache=True, inline="always")
+def hinge_active(weight, margin, y, n) -> bool:
+    """Whether the hinge of a group (loss weight, margin, label y) is active at output n:
+    weight > 0 and margin - y n > 0 (the counters a_i(t), a+(t) count these steps)."""
+    return weight > 0.0 and margin - y * n > 0.0
+
+
 @njit(cache=True)
-def hinge(D, gmask, gy, gweight, gmargin, out_n, coef_a, coef_b, sel, grad_a, grad_b, active):
+def hinge(sc, groups, tables, active):
     """Hinge loss of Eq. 4 / Sec. 3.1 over groups of identical points, and its derivative.
 
-    Groups carry the sum of their points' loss weights and their margin. On return
-    ``out_n[g]`` is N_W on group g and ``coef_a[c]``, ``coef_b[c]`` the derivative of
-    the loss with respect to the response of side a / b of a w filter of class c
-    (negate for u filters); ``active[g]`` is incremented where the hinge is active
-    (y N < margin: the counters a_i(t), a+(t)). Returns the loss.
+    ``sc`` is a :class:`Scratch` whose ``D`` holds the class sums (:func:`forward`),
+    ``groups`` a :class:`LossGroups` of one training set (each (G,)): groups carry the sum
+    of their points' loss weights and their margin; ``tables`` is :data:`TABLES`. On
+    return ``sc.out_n[g]`` is N_W on group g and ``sc.coef_a[c]``, ``sc.coef_b[c]`` the
+    derivative of the loss with respect to the response of side a / b of a w filter of
+    class c (negate for u filters); ``active[g]`` is incremented where the hinge is
+    active (:func:`hinge_active`). Returns the loss.
     """
+    D, coef_a, coef_b, out_n = sc.D, sc.coef_a, sc.coef_b, sc.out_n
+    gmask, gy, gweight, gmargin = groups.mask, groups.y, groups.weight, groups.margin
+    sel, grad_a, grad_b = tables.sel, tables.grad_a, tables.grad_b
     coef_a[:] = 0.0
     coef_b[:] = 0.0
     loss = 0.0
@@ -154,10 +205,9 @@ def hinge(D, gmask, gy, gweight, gmargin, out_n, coef_a, coef_b, sel, grad_a, gr
         M = gmask[g]
         n = mask_output(D, M, sel)
         out_n[g] = n
-        slack = gmargin[g] - gy[g] * n
-        if slack > 0.0 and gweight[g] > 0.0:
+        if hinge_active(gweight[g], gmargin[g], gy[g], n):
             active[g] += 1
-            loss += gweight[g] * slack
+            loss += gweight[g] * (gmargin[g] - gy[g] * n)
             dn = -gweight[g] * gy[g]  # d loss / d N on this group
             for c in range(8):
                 coef_a[c] += dn * grad_a[c, M]
@@ -292,6 +342,10 @@ class Groups:
     margin: np.ndarray  # float64
     count: np.ndarray  # float64, number of points
 
+    def arrays(self) -> LossGroups:
+        """The same arrays (no copies) as the :class:`LossGroups` the kernels take."""
+        return LossGroups(self.mask, self.y, self.weight, self.margin, self.count)
+
 
 def resolve_gamma(problem: str, gamma: float | None) -> float:
     """The positives' margin: ``gamma`` if given (> 0), else 8 for XORD and 1 for XOR."""
@@ -370,12 +424,12 @@ def loss_and_grad(w, u, groups: Groups) -> tuple[float, np.ndarray, np.ndarray]:
     u = np.asarray(u, dtype=np.float64)
     sw, tw = to_st(w)
     su, tu = to_st(u)
-    D = np.zeros((4, 4))
-    ca, cb = np.empty(8), np.empty(8)
-    out_n = np.empty(groups.mask.shape[1])
-    forward(sw, tw, su, tu, D)
-    loss = hinge(D, groups.mask[0], groups.y[0], groups.weight[0], groups.margin[0], out_n,
-                 ca, cb, SEL, GRAD_A, GRAD_B, np.zeros(out_n.size, np.int64))
+    G = groups.mask.shape[1]
+    sc = Scratch(sw, tw, su, tu, np.zeros((4, 4)), np.empty(8), np.empty(8), np.empty(G))
+    forward(sw, tw, su, tu, sc.D)
+    loss = hinge(sc, LossGroups(*(a[0] for a in groups.arrays())), TABLES,
+                 np.zeros(G, np.int64))
+    ca, cb = sc.coef_a, sc.coef_b
     grads = []
     for s, t, sign in ((sw, tw, 1.0), (su, tu, -1.0)):
         cls = np.array([channel_class(a, b) for a, b in zip(s, t, strict=True)], dtype=np.int64)

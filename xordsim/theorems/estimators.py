@@ -1,4 +1,10 @@
-"""One estimator per result: simulate, evaluate its event, return table rows."""
+"""One estimator per result: simulate, evaluate its event, return table rows.
+
+Each estimator takes (params, replicas, seed, progress) with params complete and checked
+(:mod:`xordsim.theorems.specs` declares them; ``registry.estimate`` checks them) and
+describes its GD runs as :class:`xordsim.config.GDConfig` (:func:`xor_config`,
+:func:`xord_config`): eta, sigma_g and the theorems' T come from :mod:`xordsim.config`.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,14 @@ import math
 
 import numpy as np
 
-from xordsim._validate import InputError, check_choice, check_float, check_int
-from xordsim.config import theorem_6_3_steps
+from xordsim.config import (
+    GDConfig,
+    default_init_std,
+    theorem_3_3_min_steps,
+    theorem_3_3_steps,
+    theorem_6_3_min_steps,
+    theorem_6_3_steps,
+)
 from xordsim.data import diverse_points, xor_dataset
 from xordsim.diagnostics import argmax_sets, positive_sets
 from xordsim.engine import RUNNING, gaussian_init, train
@@ -56,9 +68,10 @@ def _group_index(groups, mask: int, label: int) -> int:
     return int(hit[0])
 
 
-def clustering_trajectories(x, y, k, *, problem, gamma, eta, w0, u0, steps, checks,
-                            convention="updates", progress=None):
-    """Run GD from (w0, u0) for up to ``steps`` steps, checking ``checks`` at every step.
+def clustering_trajectories(x, y, cfg: GDConfig, *, w0, u0, checks, convention="updates",
+                            progress=None):
+    """Run GD of ``cfg`` from (w0, u0) for up to ``cfg.steps`` steps, checking ``checks`` at
+    every step.
 
     ``checks`` is a list of (members (R, k) bool, direction, ortho, group index). The
     count a(t) at step t is the number of steps t' < t with the group's hinge active
@@ -66,7 +79,7 @@ def clustering_trajectories(x, y, k, *, problem, gamma, eta, w0, u0, steps, chec
     Sec. 3.1 definition, ``'inclusive'``). Runs in replica batches and time chunks
     with a snapshot at every step; returns (ok (R,) bool, max step simulated).
     """
-    R = w0.shape[0]
+    R, k, steps, eta = w0.shape[0], cfg.k, cfg.steps, cfg.eta
     ok = np.ones(R, bool)
     L = min(_TIME_CHUNK, max(steps, 1))
     B = max(1, int(_SNAPSHOT_BYTES // ((L + 1) * k * 32)))
@@ -79,8 +92,8 @@ def clustering_trajectories(x, y, k, *, problem, gamma, eta, w0, u0, steps, chec
         t0 = 0
         while alive.size:
             n = min(L, steps - t0)
-            res = train(x, y, k, problem=problem, gamma=gamma, lr=eta, steps=n,
-                        w0=w[alive], u0=u[alive], snapshot_steps=np.arange(n + 1))
+            res = train(x, y, cfg, steps=n, w0=w[alive], u0=u[alive],
+                        snapshot_steps=np.arange(n + 1))
             sa = res.snapshots_active.astype(np.int64)  # (b, n+1, G)
             if offset is None:
                 offset = np.zeros((idx.size, sa.shape[2]), np.int64)
@@ -107,13 +120,26 @@ def clustering_trajectories(x, y, k, *, problem, gamma, eta, w0, u0, steps, chec
 # parameter handling
 
 
-def _xor_params(p: dict, *, need_k_gt16: bool = True, k_eq: int | None = None):
-    """Validate the Sec. 3.1 parameters; returns (k, c_eta, eta, init_std, violations)."""
-    k = check_int("k", p["k"], 1)
-    c_eta = check_float("c_eta", p["c_eta"], 0, low_open=True)
-    std = check_float("init_std", p["init_std"], 0)
-    sigma_max = c_eta / (16 * k**1.5)
-    std = sigma_max if std == 0 else std
+def _init_std_violation(cfg: GDConfig) -> list[str]:
+    sigma_max = default_init_std(cfg.k, cfg.c_eta)
+    if cfg.sigma_g > sigma_max * (1 + 1e-12):
+        return [f"init_std={cfg.sigma_g:g} > c_eta/(16 k^1.5)={sigma_max:g}"]
+    return []
+
+
+def xor_config(p: dict, replicas: int | None = None, *, need_k_gt16: bool = True,
+               k_eq: int | None = None) -> tuple[GDConfig, list[str]]:
+    """The Sec. 3.1 run of params ``p`` (k, c_eta, init_std, steps) and the violated
+    assumptions.
+
+    init_std 0 means sigma_g = c_eta / (16 k^1.5) and steps 0 the T of Theorem 3.3
+    (:func:`xordsim.config.theorem_3_3_steps`); both are written out in the config.
+    """
+    k, c_eta = p["k"], p["c_eta"]
+    cfg = GDConfig(problem="xor", k=k, c_eta=c_eta,
+                   init_std=p["init_std"] or default_init_std(k, c_eta),
+                   steps=p["steps"] or theorem_3_3_steps(k, c_eta),
+                   **({} if replicas is None else {"replicas": replicas}))
     v = []
     if need_k_gt16 and k <= 16:
         v.append(f"k={k} <= 16")
@@ -121,34 +147,22 @@ def _xor_params(p: dict, *, need_k_gt16: bool = True, k_eq: int | None = None):
         v.append(f"k={k} != {k_eq}")
     if c_eta >= 0.5:
         v.append(f"c_eta={c_eta:g} >= 1/2")
-    if std > sigma_max * (1 + 1e-12):
-        v.append(f"init_std={std:g} > c_eta/(16 k^1.5)={sigma_max:g}")
-    return k, c_eta, c_eta / k, std, v
+    return cfg, v + _init_std_violation(cfg)
 
 
-def _xor_steps(p: dict, k: int, c_eta: float):
-    """T of Theorem 3.3 (smallest integer > (1/c_eta) 16 sqrt(k)/(sqrt(k)-4)) unless given."""
-    T = check_int("steps", p["steps"], 0)
-    if k > 16:
-        t_min = 16 * math.sqrt(k) / (math.sqrt(k) - 4) / c_eta
-        auto = math.floor(t_min) + 1
-    else:
-        t_min, auto = math.inf, 5000
-    return (auto if T == 0 else T), t_min
+def xord_config(p: dict, replicas: int | None = None, *, k_min: int | None = 120,
+                k_eq: int | None = None) -> tuple[GDConfig, list[str]]:
+    """The Sec. 6.1 run of params ``p`` (k, c_eta, init_std, gamma, d, steps) and the
+    violated assumptions.
 
-
-def _xord_params(p: dict, *, k_min: int | None = 120, k_eq: int | None = None):
-    """Validate the Sec. 6.1 parameters; returns (k, c_eta, eta, std, gamma, d, T, v)."""
-    k = check_int("k", p["k"], 1)
-    c_eta = check_float("c_eta", p["c_eta"], 0, low_open=True)
-    std = check_float("init_std", p["init_std"], 0)
-    gamma = check_float("gamma", p["gamma"], 0, low_open=True)
-    d = check_int("d", p["d"], 4)
-    sigma_max = c_eta / (16 * k**1.5)
-    std = sigma_max if std == 0 else std
-    t_min = 28 * (gamma + 1 + 8 * c_eta) / c_eta
-    T = check_int("steps", p["steps"], 0)
-    T = theorem_6_3_steps(gamma, c_eta) if T == 0 else T
+    init_std 0 means sigma_g = c_eta / (16 k^1.5) and steps 0 the T of Theorem 6.3
+    (:func:`xordsim.config.theorem_6_3_steps`); both are written out in the config.
+    """
+    k, c_eta, gamma = p["k"], p["c_eta"], p["gamma"]
+    cfg = GDConfig(problem="xord", k=k, c_eta=c_eta,
+                   init_std=p["init_std"] or default_init_std(k, c_eta), gamma=gamma,
+                   d=p["d"], steps=p["steps"] or theorem_6_3_steps(gamma, c_eta),
+                   **({} if replicas is None else {"replicas": replicas}))
     v = []
     if k_min is not None and k < k_min:
         v.append(f"k={k} < {k_min}")
@@ -156,11 +170,19 @@ def _xord_params(p: dict, *, k_min: int | None = 120, k_eq: int | None = None):
         v.append(f"k={k} != {k_eq}")
     if c_eta > 1 / 410 * (1 + 1e-12):
         v.append(f"c_eta={c_eta:g} > 1/410")
-    if std > sigma_max * (1 + 1e-12):
-        v.append(f"init_std={std:g} > c_eta/(16 k^1.5)={sigma_max:g}")
+    v += _init_std_violation(cfg)
     if gamma < 8:
         v.append(f"gamma={gamma:g} < 8")
-    return k, c_eta, c_eta / k, std, gamma, d, T, t_min, v
+    return cfg, v
+
+
+def _xor_row_params(cfg: GDConfig) -> dict:
+    return {"k": cfg.k, "c_eta": cfg.c_eta, "init_std": cfg.sigma_g, "steps": cfg.steps}
+
+
+def _xord_row_params(cfg: GDConfig) -> dict:
+    return {"k": cfg.k, "c_eta": cfg.c_eta, "init_std": cfg.sigma_g, "gamma": cfg.margin,
+            "d": cfg.d, "steps": cfg.steps}
 
 
 def diverse_training_set(d: int, rng):
@@ -174,7 +196,7 @@ def diverse_training_set(d: int, rng):
 
 
 def est_lemma_3_1(p, replicas, seed, progress=None):
-    k = check_int("k", p["k"], 1)
+    k = p["k"]
     v = [f"k={k} <= 16"] if k <= 16 else []
     w0, u0 = gaussian_init(replicas, k, 1.0, substream(seed, "lemma3.1"))
     hits = exploration_xor_event(w0, u0)
@@ -183,7 +205,7 @@ def est_lemma_3_1(p, replicas, seed, progress=None):
 
 
 def est_lemma_6_1(p, replicas, seed, progress=None):
-    k = check_int("k", p["k"], 1)
+    k = p["k"]
     v = [f"k={k} < 120"] if k < 120 else []
     w0, _ = gaussian_init(replicas, k, 1.0, substream(seed, "lemma6.1"))
     hits = exploration_xord_event(w0)
@@ -192,74 +214,67 @@ def est_lemma_6_1(p, replicas, seed, progress=None):
 
 
 def est_lemma_3_2(p, replicas, seed, progress=None):
-    k, c_eta, eta, std, v = _xor_params(p)
-    T, _ = _xor_steps(p, k, c_eta)
-    conv = check_convention(p)
+    cfg, v = xor_config(p, replicas)
+    conv = p["a_convention"]
     x, y = xor_dataset()
-    w0, u0 = gaussian_init(replicas, k, std, substream(seed, "lemma3.2"))
+    w0, u0 = gaussian_init(replicas, cfg.k, cfg.sigma_g, substream(seed, "lemma3.2"))
     groups = loss_groups(x, y, "xor")
     members = positive_sets(w0, XOR_POINTS)  # (R, k, 4)
     ortho = XOR_POINTS[1]
     checks = [(members[..., i], XOR_POINTS[i], ortho,
                _group_index(groups, int(point_masks(x[i])), int(y[i]))) for i in (0, 2)]
-    hits, last = clustering_trajectories(x, y, k, problem="xor", gamma=None, eta=eta, w0=w0,
-                                         u0=u0, steps=T, checks=checks, convention=conv,
-                                         progress=progress)
-    params = {"k": k, "c_eta": c_eta, "init_std": std, "steps": T, "last_step": last,
-              "a_convention": conv}
-    return [make_row("lemma3.2", params, hits, clustering_bound(k, 8), violations=v,
-                     bound_text=clustering_bound_text(k, 8))]
+    hits, last = clustering_trajectories(x, y, cfg, w0=w0, u0=u0, checks=checks,
+                                         convention=conv, progress=progress)
+    params = dict(_xor_row_params(cfg), last_step=last, a_convention=conv)
+    return [make_row("lemma3.2", params, hits, clustering_bound(cfg.k, 8), violations=v,
+                     bound_text=clustering_bound_text(cfg.k, 8))]
 
 
 def est_lemma_6_2(p, replicas, seed, progress=None):
-    k, c_eta, eta, std, gamma, d, T, _, v = _xord_params(p)
-    conv = check_convention(p)
+    cfg, v = xord_config(p, replicas)
+    conv = p["a_convention"]
     rng = substream(seed, "lemma6.2")
-    x, y = diverse_training_set(d, rng)
-    w0, u0 = gaussian_init(replicas, k, std, rng)
-    groups = loss_groups(x, y, "xord", gamma)
+    x, y = diverse_training_set(cfg.d, rng)
+    w0, u0 = gaussian_init(replicas, cfg.k, cfg.sigma_g, rng)
+    groups = loss_groups(x, y, "xord", cfg.margin)
     g = _group_index(groups, DIVERSE_POSITIVE_MASK, 1)
     members = argmax_sets(w0)
     checks = [(members[..., i], P[i], P[1], g) for i in (0, 2)]
-    hits, last = clustering_trajectories(x, y, k, problem="xord", gamma=gamma, eta=eta, w0=w0,
-                                         u0=u0, steps=T, checks=checks, convention=conv,
-                                         progress=progress)
-    params = {"k": k, "c_eta": c_eta, "init_std": std, "gamma": gamma, "d": d, "steps": T,
-              "last_step": last, "a_convention": conv}
-    return [make_row("lemma6.2", params, hits, clustering_bound(k, 2), violations=v,
-                     bound_text=clustering_bound_text(k, 2))]
+    hits, last = clustering_trajectories(x, y, cfg, w0=w0, u0=u0, checks=checks,
+                                         convention=conv, progress=progress)
+    params = dict(_xord_row_params(cfg), last_step=last, a_convention=conv)
+    return [make_row("lemma6.2", params, hits, clustering_bound(cfg.k, 2), violations=v,
+                     bound_text=clustering_bound_text(cfg.k, 2))]
 
 
 def est_thm_3_3(p, replicas, seed, progress=None):
-    k, c_eta, eta, std, v = _xor_params(p)
-    T, t_min = _xor_steps(p, k, c_eta)
-    if not T > t_min:
+    cfg, v = xor_config(p, replicas)
+    k, c_eta, T = cfg.k, cfg.c_eta, cfg.steps
+    if not T > theorem_3_3_min_steps(k, c_eta):
         v.append(f"steps={T} <= (1/c_eta) 16 sqrt(k)/(sqrt(k)-4)")
     x, y = xor_dataset()
-    w0, u0 = gaussian_init(replicas, k, std, substream(seed, "thm3.3"))
-    res = train(x, y, k, problem="xor", lr=eta, steps=T, w0=w0, u0=u0)
+    w0, u0 = gaussian_init(replicas, k, cfg.sigma_g, substream(seed, "thm3.3"))
+    res = train(x, y, cfg, w0=w0, u0=u0)
     max_angle = math.acos((1 - 2 * c_eta) / (1 + c_eta)) if c_eta < 0.5 else 0.0
     members = positive_sets(w0, XOR_POINTS)
     hits = res.converged.copy()
     for i in (0, 2):
         hits &= angle_event(res.w, members[..., i], XOR_POINTS[i], max_angle)
     bound = clustering_bound(k, 8) - 8 * math.exp(-8)
-    params = {"k": k, "c_eta": c_eta, "init_std": std, "steps": T,
-              "max_angle_deg": math.degrees(max_angle),
-              "converged": int(res.converged.sum()),
-              "max_converged_step": int(res.converged_step.max())}
+    params = dict(_xor_row_params(cfg), max_angle_deg=math.degrees(max_angle),
+                  converged=int(res.converged.sum()),
+                  max_converged_step=int(res.converged_step.max()))
     if progress:
         progress(replicas)
     return [make_row("thm3.3", params, hits, bound, violations=v)]
 
 
 def est_thm_3_4(p, replicas, seed, progress=None):
-    k, c_eta, eta, std, v = _xor_params(p, need_k_gt16=False, k_eq=2)
-    T = check_int("steps", p["steps"], 1)
+    cfg, v = xor_config(p, replicas, need_k_gt16=False, k_eq=2)
     x, y = xor_dataset()
-    w0, u0 = gaussian_init(replicas, k, std, substream(seed, "thm3.4"))
-    res = train(x, y, k, problem="xor", lr=eta, steps=T, w0=w0, u0=u0)
-    params = {"k": k, "c_eta": c_eta, "init_std": std, "steps": T}
+    w0, u0 = gaussian_init(replicas, cfg.k, cfg.sigma_g, substream(seed, "thm3.4"))
+    res = train(x, y, cfg, w0=w0, u0=u0)
+    params = _xor_row_params(cfg)
     a = insufficient_exploration_event(w0, u0)
     b = (res.train_error > 0) & ~res.diverged
     notes = [_status_note(res.status)]
@@ -267,18 +282,24 @@ def est_thm_3_4(p, replicas, seed, progress=None):
     notes_b = notes + [f"(a) and (b) agree on {both}/{replicas} replicas"]
     if progress:
         progress(replicas)
-    return [make_row("thm3.4a", params, a, 0.75, exact=exact_thm_3_4a(k), violations=v),
+    return [make_row("thm3.4a", params, a, 0.75, exact=exact_thm_3_4a(cfg.k), violations=v),
             make_row("thm3.4b", params, b, 0.75, violations=v, notes=notes_b)]
 
 
+def _steps_violation(cfg: GDConfig) -> list[str]:
+    t_min = theorem_6_3_min_steps(cfg.margin, cfg.c_eta)
+    return [f"steps={cfg.steps} < 28(gamma+1+8c_eta)/c_eta={t_min:.0f}"] if (
+        cfg.steps < t_min) else []
+
+
 def est_thm_6_3(p, replicas, seed, progress=None):
-    k, c_eta, eta, std, gamma, d, T, t_min, v = _xord_params(p)
-    if T < t_min:
-        v.append(f"steps={T} < 28(gamma+1+8c_eta)/c_eta={t_min:.0f}")
+    cfg, v = xord_config(p, replicas)
+    v += _steps_violation(cfg)
+    c_eta, gamma, d = cfg.c_eta, cfg.margin, cfg.d
     rng = substream(seed, "thm6.3")
     x, y = diverse_training_set(d, rng)
-    w0, u0 = gaussian_init(replicas, k, std, rng)
-    res = train(x, y, k, problem="xord", gamma=gamma, lr=eta, steps=T, w0=w0, u0=u0)
+    w0, u0 = gaussian_init(replicas, cfg.k, cfg.sigma_g, rng)
+    res = train(x, y, cfg, w0=w0, u0=u0)
     ratio = (gamma - 1 - 2 * c_eta) / (gamma - 1 + c_eta)
     max_angle = math.acos(max(-1.0, min(1.0, ratio)))
     members = argmax_sets(w0)
@@ -286,10 +307,9 @@ def est_thm_6_3(p, replicas, seed, progress=None):
     hits = res.converged & recovers
     for i in (0, 2):
         hits &= angle_event(res.w, members[..., i], P[i], max_angle)
-    params = {"k": k, "c_eta": c_eta, "init_std": std, "gamma": gamma, "d": d, "steps": T,
-              "max_angle_deg": math.degrees(max_angle),
-              "converged": int(res.converged.sum()), "recovers": int(recovers.sum()),
-              "max_converged_step": int(res.converged_step.max())}
+    params = dict(_xord_row_params(cfg), max_angle_deg=math.degrees(max_angle),
+                  converged=int(res.converged.sum()), recovers=int(recovers.sum()),
+                  max_converged_step=int(res.converged_step.max()))
     if progress:
         progress(replicas)
     return [make_row("thm6.3", params, hits, 1 - C_NEGLIGIBLE - 16 * math.exp(-8),
@@ -297,17 +317,16 @@ def est_thm_6_3(p, replicas, seed, progress=None):
 
 
 def est_thm_6_4(p, replicas, seed, progress=None):
-    k, c_eta, eta, std, gamma, d, T, _, v = _xord_params(p, k_min=None, k_eq=2)
+    cfg, v = xord_config(p, replicas, k_min=None, k_eq=2)
     rng = substream(seed, "thm6.4")
-    x, y = diverse_training_set(d, rng)
-    w0, u0 = gaussian_init(replicas, k, std, rng)
-    res = train(x, y, k, problem="xord", gamma=gamma, lr=eta, steps=T, w0=w0, u0=u0)
-    recovers = recovers_f_star(res.outputs, reachable_masks(d))
+    x, y = diverse_training_set(cfg.d, rng)
+    w0, u0 = gaussian_init(replicas, cfg.k, cfg.sigma_g, rng)
+    res = train(x, y, cfg, w0=w0, u0=u0)
+    recovers = recovers_f_star(res.outputs, reachable_masks(cfg.d))
     a = res.converged & ~recovers
     b = res.converged & misclassifies_some_a(res.outputs)
-    params = {"k": k, "c_eta": c_eta, "init_std": std, "gamma": gamma, "d": d, "steps": T,
-              "converged": int(res.converged.sum()),
-              "max_converged_step": int(res.converged_step.max())}
+    params = dict(_xord_row_params(cfg), converged=int(res.converged.sum()),
+                  max_converged_step=int(res.converged_step.max()))
     bound = (1 - C_NEGLIGIBLE) * 33 / 48
     notes = [_status_note(res.status)]
     if progress:
@@ -322,59 +341,49 @@ def _status_note(status) -> str:
                                          for c in (1, 2, RUNNING, 3) if (status == c).any())
 
 
-def est_thm_6_5(name):
-    def run(p, replicas, seed, progress=None):
-        p_plus = check_float("p_plus", p["p_plus"], 0, 1, high_open=True)
-        p_minus = check_float("p_minus", p["p_minus"], 0, 1, high_open=True)
-        eps = check_float("eps", p["eps"], 0, 1)
-        delta = check_float("delta", p["delta"], 0, 1, low_open=True)
-        ms = tuple(check_int("ms", m, 1, 10_000) for m in p["ms"])
-        if not ms:
-            raise InputError("ms must list at least one m (e.g. ms=1,2,4)")
-        k_small = check_int("k_small", p["k_small"], 1)
-        base = {key: p[key] for key in ("c_eta", "init_std", "gamma", "d", "steps")}
-        dist = thm_6_5_distribution(p_plus, p_minus, check_int("d", p["d"], 4))
-        p_star = dist.p_star
-        m2 = m2_lower_bound(p_plus, p_minus, delta) if p_plus * p_minus > 0 else math.inf
-        common = []
-        if delta < 1 - p_plus * p_minus * (1 - C_NEGLIGIBLE - 16 * math.exp(-8)):
-            common.append(f"delta={delta:g} < 1 - p+ p- (1 - c - 16e^-8)")
-        if not eps < p_star:
-            common.append(f"eps={eps:g} >= p*={p_star:g}")
-        rows = []
-        for k, label in ((p["k"], "large"), (k_small, "small")):
-            q = dict(base, k=k)
+def est_thm_6_5(p, replicas, seed, progress=None, *, name="thm6.5"):
+    """Theorem 6.5: for k = ``k`` (>= 120) and k = ``k_small`` (2), one row per m in ``ms``;
+    each replica draws its own training set of m positives and m negatives."""
+    p_plus, p_minus, eps, delta = p["p_plus"], p["p_minus"], p["eps"], p["delta"]
+    dist = thm_6_5_distribution(p_plus, p_minus, p["d"])
+    p_star = dist.p_star
+    m2 = m2_lower_bound(p_plus, p_minus, delta) if p_plus * p_minus > 0 else math.inf
+    common = []
+    if delta < 1 - p_plus * p_minus * (1 - C_NEGLIGIBLE - 16 * math.exp(-8)):
+        common.append(f"delta={delta:g} < 1 - p+ p- (1 - c - 16e^-8)")
+    if not eps < p_star:
+        common.append(f"eps={eps:g} >= p*={p_star:g}")
+    rows = []
+    for k, label in ((p["k"], "large"), (p["k_small"], "small")):
+        q = dict(p, k=k)
+        if label == "large":
+            cfg, v = xord_config(q, replicas)
+            v += _steps_violation(cfg)
+        else:
+            cfg, v = xord_config(q, replicas, k_min=None, k_eq=2)
+        for m in p["ms"]:
+            rng = substream(seed, f"{name}/{k}/{m}")
+            x, y = dist.sample_training_sets(m, replicas, rng)
+            w0, u0 = gaussian_init(replicas, k, cfg.sigma_g, rng)
+            res = train(x, y, cfg, w0=w0, u0=u0, test_distribution=dist)
+            hits = (res.test_error <= eps) & np.isfinite(res.test_error)
+            diverse_prob = (p_plus * p_minus) ** m
             if label == "large":
-                k, c_eta, eta, std, gamma, d, T, t_min, v = _xord_params(q)
-                if T < t_min:
-                    v.append(f"steps={T} < 28(gamma+1+8c_eta)/c_eta={t_min:.0f}")
+                bound, rel = diverse_prob * (1 - C_NEGLIGIBLE - 16 * math.exp(-8)), ">="
             else:
-                k, c_eta, eta, std, gamma, d, T, _, v = _xord_params(q, k_min=None, k_eq=2)
-            for m in ms:
-                rng = substream(seed, f"{name}/{k}/{m}")
-                x, y = dist.sample_training_sets(m, replicas, rng)
-                w0, u0 = gaussian_init(replicas, k, std, rng)
-                res = train(x, y, k, problem="xord", gamma=gamma, lr=eta, steps=T, w0=w0,
-                            u0=u0, test_distribution=dist)
-                hits = (res.test_error <= eps) & np.isfinite(res.test_error)
-                diverse_prob = (p_plus * p_minus) ** m
-                if label == "large":
-                    bound, rel = diverse_prob * (1 - C_NEGLIGIBLE - 16 * math.exp(-8)), ">="
-                else:
-                    bound, rel = 1 - diverse_prob * (1 - C_NEGLIGIBLE) * 33 / 48, "<="
-                params = {"k": k, "m": m, "p_plus": p_plus, "p_minus": p_minus,
-                          "p_star": p_star, "eps": eps, "delta": delta, "m2_bound": m2,
-                          "c_eta": c_eta, "init_std": std, "gamma": gamma, "d": d,
-                          "steps": T, "converged": int(res.converged.sum())}
-                note = [f"success needs P(test error <= eps) > 1 - delta = {1 - delta:g}"]
-                rows.append(make_row(name, params, hits, bound, relation=rel,
-                                     violations=common + v, notes=note))
-                if progress:
-                    progress(replicas)
-        return rows
-
-    return run
+                bound, rel = 1 - diverse_prob * (1 - C_NEGLIGIBLE) * 33 / 48, "<="
+            params = {"k": k, "m": m, "p_plus": p_plus, "p_minus": p_minus,
+                      "p_star": p_star, "eps": eps, "delta": delta, "m2_bound": m2,
+                      **{key: val for key, val in _xord_row_params(cfg).items() if key != "k"}}
+            params["converged"] = int(res.converged.sum())
+            note = [f"success needs P(test error <= eps) > 1 - delta = {1 - delta:g}"]
+            rows.append(make_row(name, params, hits, bound, relation=rel,
+                                 violations=common + v, notes=note))
+            if progress:
+                progress(replicas)
+    return rows
 
 
-def check_convention(p: dict) -> str:
-    return check_choice("a_convention", p["a_convention"], ("updates", "inclusive"))
+def est_thm_6_5_ex1(p, replicas, seed, progress=None):
+    """Theorem 6.5, the paper's first numerical example (its own seed streams)."""
+    return est_thm_6_5(p, replicas, seed, progress, name="thm6.5ex1")
