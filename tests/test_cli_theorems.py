@@ -5,7 +5,7 @@ import json
 import pytest
 
 from xordsim.cli import main
-from xordsim.cli_theorems import JSON_KEYS
+from xordsim.cli.theorems import JSON_KEYS
 
 
 def test_cli_table_and_json(tmp_path, capsys):

@@ -72,7 +72,8 @@ def test_train_summary_json_and_save(tmp_path, capsys):
         assert z[key].shape == (5, 6, 2)
     for key in ("train_error", "test_error", "converged_step"):
         assert z[key].shape == (5,)
-    assert int(z["k"]) == 6 and float(z["gamma"]) == 8.0
+    cfg = json.loads(str(z["config_json"]))
+    assert cfg["k"] == 6 and cfg["gamma"] == 8.0 and cfg["replicas"] == 5
     assert json.loads(str(z["params_json"]))["distribution"] == str(dist)
 
 

@@ -1,15 +1,22 @@
-"""Figures on tiny settings, their CSVs against the engine, and ``reproduce`` end to end."""
+"""The figure registry (declared settings, modes, bad input), ``draw``, the figures on tiny
+settings, their CSVs against the engine, and ``reproduce`` end to end."""
 
 import csv
+import dataclasses
 import json
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
+from xordsim._validate import InputError
 from xordsim.cli import main
-from xordsim.figures import SPECS, run_figure
+from xordsim.config import GDConfig
+from xordsim.figures import FIGURES, FigureSpec, draw, get, missing_requirements
 from xordsim.figures.generalization import FIG1_COLUMNS, xord_point
+from xordsim.figures.registry import EXTRAS, MODES
 from xordsim.seeds import substream
 
 COLUMNS = {
@@ -22,7 +29,12 @@ COLUMNS = {
     "sample-complexity": ["k", "m", "replicas", "estimate", "ci_low", "ci_high", "bound",
                           "relation", "m2_bound", "p_plus", "p_minus", "p_star", "eps", "delta"],
     "dynamics": ["k", "t", "set", "mean_size", "mean_angle_deg"],
+    "fig4a": ["network", "filter", "angle_deg"],
+    "fig4b": ["train_size", "network", "seed", "test_error"],
 }
+#: Files besides NAME.png/.svg/.csv/.json.
+EXTRA_FILES = {"fig4a": {"fig4a_summary.csv"}, "fig4b": {"fig4b_summary.csv"}}
+CORE = [name for name, spec in FIGURES.items() if spec.extra is None]
 
 
 def read_csv(path):
@@ -30,27 +42,216 @@ def read_csv(path):
         return list(csv.DictReader(fh))
 
 
-@pytest.mark.parametrize("name", list(SPECS))
+def needs(spec):
+    missing = missing_requirements(spec)
+    return pytest.mark.skipif(bool(missing), reason=f"needs {', '.join(missing)}")
+
+
+# ----------------------------------------------------------------------------------------
+# the registry
+
+
+def test_registry_lists_every_figure():
+    assert list(FIGURES) == ["fig1", "fig2", "fig3", "margin", "sample-complexity",
+                             "dynamics", "fig4a", "fig4b"]
+    assert set(COLUMNS) == set(FIGURES)
+    for name, spec in FIGURES.items():
+        assert isinstance(spec, FigureSpec) and spec.name == name and spec.title
+        assert get(name) is spec
+        module, _, func = spec.builder.partition(":")
+        assert module.startswith("xordsim.") and func.startswith("build_")
+    with pytest.raises(InputError, match=r"figure must be one of fig1, .*fig4b; got 'nope'"):
+        get("nope")
+
+
+@pytest.mark.parametrize("name", list(FIGURES))
+@pytest.mark.parametrize("mode", MODES)
+def test_defaults_quick_and_tiny_validate(name, mode):
+    spec = FIGURES[name]
+    assert set(spec.quick) <= set(spec.schema) and set(spec.tiny) <= set(spec.schema)
+    s = spec.resolve(mode=mode)
+    assert list(s) == list(spec.schema)
+    expected = dict(spec.defaults, **{"full": {}, "quick": spec.quick, "tiny": spec.tiny}[mode])
+    assert s == {k: spec.schema[k].check(v) for k, v in expected.items()}
+    assert spec.resolve(s, mode=mode) == s  # the full settings resolve to themselves
+    assert spec.resolve(json.loads(json.dumps(s))) == s  # also read back from NAME.json
+
+
+@pytest.mark.parametrize("name", list(FIGURES))
+def test_every_bad_value_of_every_setting_is_refused(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # 'abc' is not a directory here (data_dir)
+    spec = FIGURES[name]
+    for key, p in spec.schema.items():
+        assert p.help, f"{name}.{key} has no help"
+        for bad in p.bad_values():
+            with pytest.raises(InputError) as exc:
+                spec.resolve(pairs=[f"{key}={bad}"])
+            msg = str(exc.value)
+            assert "\n" not in msg and (key in msg or key.replace("_", "-") in msg), (key, bad)
+
+
+@pytest.mark.parametrize("name", list(FIGURES))
+def test_unknown_key_lists_the_allowed_ones(name):
+    spec = FIGURES[name]
+    with pytest.raises(InputError, match="unknown key 'bogus'") as exc:
+        spec.resolve(pairs=["bogus=1"])
+    for key in spec.schema:
+        assert key in str(exc.value)
+    with pytest.raises(InputError, match="unknown setting 'bogus'; allowed: ") as exc:
+        spec.resolve({"bogus": 1})
+    assert all(key in str(exc.value) for key in spec.schema)
+    with pytest.raises(InputError, match="mode must be one of"):
+        spec.resolve(mode="huge")
+
+
+def test_settings_shared_with_gdconfig_take_its_declaration():
+    cfg = GDConfig.params()
+    shared = 0
+    for spec in FIGURES.values():
+        for key, p in spec.schema.items():
+            if key in cfg:
+                shared += 1
+                base = cfg[key]
+                assert (p.kind, p.high, p.low_open, p.high_open) == \
+                    (base.kind, base.high, base.low_open, base.high_open), (spec.name, key)
+                assert p.low is None or base.low is None or p.low >= base.low
+    assert shared >= 15
+    # renamed variants keep GDConfig's range: k_large / k_small / ks from k, runs from replicas
+    k = cfg["k"]
+    for name in ("fig2", "fig3", "dynamics"):
+        for key in ("k_large", "k_small"):
+            assert (FIGURES[name].schema[key].low, FIGURES[name].schema[key].high) == \
+                (k.low, k.high)
+    assert FIGURES["fig1"].schema["runs"].high == cfg["replicas"].high
+    assert FIGURES["fig1"].schema["ks"].high == k.high
+
+
+def test_settings_help_has_one_line_per_key():
+    for spec in FIGURES.values():
+        lines = spec.settings_help().splitlines()
+        assert [line.split(":")[0] for line in lines] == list(spec.schema)
+        assert all("default:" in line and "%%" not in line for line in lines)
+
+
+def test_cross_setting_checks_run_before_any_work():
+    fig1, a, b = FIGURES["fig1"], FIGURES["fig4a"], FIGURES["fig4b"]
+    for pairs, needle in ((["q=0.5,0.5,0.5,0.5"], "summing to 1"),
+                          (["q=0.5,0.5"], "4 non-negative"),
+                          (["q=0,0.5,0,0.5"], "positive probability")):
+        with pytest.raises(InputError, match=needle):
+            fig1.resolve(pairs=pairs)
+    with pytest.raises(InputError, match="^q must "):
+        FIGURES["margin"].resolve({"q": (1.0, 0.0, 0.0, 0.0)})
+    with pytest.raises(InputError, match="clusters must be at most channels"):
+        a.resolve(pairs=["channels=3", "clusters=4"])
+    with pytest.raises(InputError, match="n_train \\+ n_test"):
+        a.resolve(pairs=["n_train=4500"])
+    a.resolve(pairs=["n_train=4500", "dataset=mnist", "n_test=500"])  # only mnist5k is 5000
+    with pytest.raises(InputError, match="train_sizes must be at most n_train"):
+        b.resolve(pairs=["train_sizes=250,5000"])
+    with pytest.raises(InputError, match="large_channels must be at least"):
+        b.resolve(pairs=["large_channels=3"])
+    with pytest.raises(InputError, match="small_epochs_factor"):
+        b.resolve(pairs=["epochs=50000"])
+
+
+def test_mnist_settings_take_the_mnist_declarations():
+    from xordsim.mnist import config as mc
+
+    declared = {**mc.COMMAND_PARAMS}
+    for name in ("fig4a", "fig4b"):
+        spec = FIGURES[name]
+        assert spec.extra == "mnist" and spec.requires == EXTRAS["mnist"]
+        for key, p in spec.schema.items():
+            if key in declared:
+                base = declared[key]
+                assert (p.kind, p.low, p.high, p.choices) == \
+                    (base.kind, base.low, base.high, base.choices), (name, key)
+    assert FIGURES["fig4a"].schema["min_steps"].default == mc.FIGURE_MIN_STEPS
+    assert FIGURES["fig4b"].schema["lr"].default == mc.FIG4B_LR
+
+
+def test_importing_the_registry_is_light():
+    code = ("import sys, xordsim.figures.registry, xordsim.figures; "
+            "print(','.join(m for m in ('numpy', 'matplotlib', 'scipy', 'numba') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == ""
+
+
+# ----------------------------------------------------------------------------------------
+# draw
+
+
+def test_draw_with_a_bad_setting_leaves_no_directory(tmp_path):
+    out = tmp_path / "new" / "sub"
+    for kwargs in (dict(set_pairs=["runs=0"]), dict(settings={"runs": -1}),
+                   dict(settings={"bogus": 1}), dict(seed=-1), dict(seed=1.5),
+                   dict(mode="huge")):
+        with pytest.raises(InputError):
+            draw("fig2", out, **kwargs)
+        assert not (tmp_path / "new").exists()
+    with pytest.raises(InputError, match="figure must be one of"):
+        draw("nope", out)
+    assert not (tmp_path / "new").exists()
+
+
+def test_draw_removes_the_directory_it_made_when_the_build_fails(tmp_path, monkeypatch):
+    import xordsim.figures.weights as weights
+
+    def fail(*args):
+        raise InputError("the builder refused")
+
+    monkeypatch.setattr(weights, "build_fig2", fail)
+    with pytest.raises(InputError, match="builder refused"):
+        draw("fig2", tmp_path / "a" / "b", mode="tiny")
+    assert not (tmp_path / "a").exists()
+    keep = tmp_path / "keep"
+    keep.mkdir()
+    with pytest.raises(InputError, match="builder refused"):
+        draw("fig2", keep, mode="tiny")
+    assert keep.is_dir()  # it existed before: left alone
+
+
+def test_draw_refuses_a_figure_whose_extra_is_missing(tmp_path, monkeypatch):
+    spec = dataclasses.replace(FIGURES["fig4a"], requires=("no_such_module_xyz", "sklearn"))
+    monkeypatch.setitem(FIGURES, "fig4a", spec)
+    assert missing_requirements(spec)[0] == "no_such_module_xyz"
+    with pytest.raises(InputError) as exc:
+        draw("fig4a", tmp_path / "out")
+    assert str(exc.value).startswith("figure fig4a needs the optional dependencies "
+                                     "no_such_module_xyz")
+    assert str(exc.value).endswith('install them with: pip install "xordsim[mnist]"')
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=needs(spec)) for name, spec in FIGURES.items()])
 def test_figure_writes_files_and_csv(name, tmp_path):
-    spec = SPECS[name]
-    paths = run_figure(spec, tmp_path, 3, spec.tiny)
+    spec = FIGURES[name]
+    paths = draw(name, tmp_path, 3, mode="tiny")
     names = {p.name for p in paths}
-    stem = name
-    assert {f"{stem}.png", f"{stem}.svg", f"{stem}.csv", f"{stem}.json"} <= names
+    assert names == {f"{name}{s}" for s in (".png", ".svg", ".csv", ".json")} | \
+        EXTRA_FILES.get(name, set())
+    assert paths[-1].name == f"{name}.json"
     for p in paths:
         assert p.exists() and p.stat().st_size > 0
-    rows = read_csv(tmp_path / f"{stem}.csv")
+    rows = read_csv(tmp_path / f"{name}.csv")
     assert rows and list(rows[0]) == COLUMNS[name]
-    side = json.loads((tmp_path / f"{stem}.json").read_text())
-    assert side["seed"] == 3 and side["caption"]
+    side = json.loads((tmp_path / f"{name}.json").read_text())
+    assert side["name"] == name and side["title"] == spec.title
+    assert side["seed"] == 3 and side["caption"] and side["seconds"] >= 0
+    assert side["settings"] == json.loads(json.dumps(spec.resolve(mode="tiny")))
+    assert set(side["files"]) == names - {f"{name}.json"}
     assert not list(tmp_path.glob(".*"))  # no temporary files left behind
 
 
 def test_fig1_csv_matches_direct_engine_call(tmp_path):
-    spec = SPECS["fig1"]
-    run_figure(spec, tmp_path, 5, spec.tiny)
+    spec = FIGURES["fig1"]
+    draw("fig1", tmp_path, 5, mode="tiny")
     rows = read_csv(tmp_path / "fig1.csv")
-    s = dict(spec.defaults, **spec.tiny)
+    s = spec.resolve(mode="tiny")
     k = s["ks"][1]
     res = xord_point(k, s, substream(5, "fig1", k))
     row = [r for r in rows if int(r["k"]) == k][0]
@@ -58,25 +259,47 @@ def test_fig1_csv_matches_direct_engine_call(tmp_path):
     assert int(row["zero_train_runs"]) == int((res.train_error == 0).sum())
 
 
+# ----------------------------------------------------------------------------------------
+# the command line and reproduce
+
+
 def test_figure_cli_and_bad_settings(tmp_path, capsys):
     code = main(["figure", "fig2", "--out", str(tmp_path), "--quiet", "--set", "runs=3",
                  "--set", "steps=50"])
     assert code == 0 and (tmp_path / "fig2.png").exists()
+    assert json.loads((tmp_path / "fig2.json").read_text())["settings"]["runs"] == 3
     for args, needle in ((["figure", "nope"], "figure"),
                          (["figure", "fig1", "--set", "bogus=1"], "bogus"),
                          (["figure", "fig1", "--set", "runs=abc"], "runs"),
-                         (["figure", "fig1", "--set", "runs=0"], "runs")):
+                         (["figure", "fig1", "--set", "runs=0"], "runs"),
+                         (["figure", "fig1", "--set", "q=0.5,0.5,0.5,0.5"], "q must be"),
+                         (["figure", "fig1", "--seed", "-1"], "seed")):
         capsys.readouterr()
-        assert main(args + ["--out", str(tmp_path)]) == 2
+        out = tmp_path / "never"
+        assert main(args + ["--out", str(out)]) == 2
         err = capsys.readouterr().err
         assert needle in err and len(err.strip().splitlines()) == 1
+        assert not out.exists()
+
+
+def test_figure_help_lists_every_figure_and_setting(capsys):
+    assert main(["figure", "--help"]) == 0
+    text = capsys.readouterr().out
+    for name, spec in FIGURES.items():
+        assert name in text and spec.title in text
+    for name, spec in FIGURES.items():  # 'figure NAME --help': every setting, generated
+        assert main(["figure", name, "--help"]) == 0
+        text = capsys.readouterr().out
+        for key, param in spec.schema.items():
+            assert f"{key}: {param.help_text()}".replace("%%", "%") in text
+        assert ("xordsim[mnist]" in text) == (spec.extra == "mnist")
 
 
 def test_reproduce_tiny_writes_report_and_is_deterministic(tmp_path):
     out1, out2 = tmp_path / "a", tmp_path / "b"
     for out in (out1, out2):
         assert main(["reproduce", "--tiny", "--quiet", "--out", str(out)]) == 0
-    for name in SPECS:
+    for name in CORE:
         for suffix in (".png", ".svg", ".csv", ".json"):
             assert (out1 / f"{name}{suffix}").exists()
     assert (out1 / "theorems.json").exists() and (out1 / "report.md").exists()
@@ -86,9 +309,10 @@ def test_reproduce_tiny_writes_report_and_is_deterministic(tmp_path):
     links = re.findall(r"\]\(([^)]+)\)", report) + re.findall(r"href='([^']+)'", html)
     assert links
     for link in links:
-        assert (out1 / link).exists(), link
+        if not link.startswith("#"):  # anchors inside the report: tests/test_report.py
+            assert (out1 / link).exists(), link
     assert "data:image/png;base64," in html
-    for name in SPECS:  # same seed -> identical numbers
+    for name in CORE:  # same seed -> identical numbers
         assert (out1 / f"{name}.csv").read_bytes() == (out2 / f"{name}.csv").read_bytes()
     rows1 = json.loads((out1 / "theorems.json").read_text())["rows"]
     rows2 = json.loads((out2 / "theorems.json").read_text())["rows"]

@@ -122,3 +122,14 @@ def test_experiments_tiny(tiny):
         ex.fig4a({"nope": 1})
     with pytest.raises(InputError, match="train_sizes"):
         ex.fig4b({"train_sizes": (5000,)}, data=tiny)
+
+
+def test_kmeans_takes_any_seed():
+    from xordsim.mnist.cluster import kmeans_random_state
+
+    assert kmeans_random_state(0) == 0 and kmeans_random_state(2**32 - 1) == 2**32 - 1
+    big = kmeans_random_state(2**100)
+    assert 0 <= big < 2**32 and big == kmeans_random_state(2**100)
+    w = np.random.default_rng(0).normal(size=(12, 3, 3))
+    ang, _ = filter_angles(w, 3, seed=2**70)
+    assert ang.shape == (12,)

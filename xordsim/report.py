@@ -2,9 +2,24 @@
 
 Writes into the output directory the figures (PNG, SVG), the CSVs behind them,
 ``theorems.json``, ``report.md`` and a self-contained ``report.html`` (figures embedded).
+
+The stages are ``theorems`` (every result of :mod:`xordsim.theorems`, plus the rows of
+Lemmas 3.2 and 6.2 with the paper's literal a_i(t) convention) and one stage per figure
+of :data:`xordsim.figures.FIGURES`. A figure whose optional extra is not installed
+(:func:`~xordsim.figures.registry.missing_requirements`) is skipped with a one-line
+warning and the report says why.
+
 Every file is written atomically. A stage whose outputs already exist with the same
 settings, seed and version is not recomputed (``force`` recomputes everything), so an
-interrupted run resumes where it stopped.
+interrupted run resumes where it stopped; ``reproduce.json`` records the version of each
+figure stage.
+
+The report opens with a one-line summary (and a banner outside full mode), then the
+findings (:mod:`xordsim.findings`), a table of contents, the theorem table, the figures
+and the run's settings, times, machine and versions.
+
+Progress: on a terminal one bar per stage; otherwise (a log file, CI) one line per
+finished stage; ``quiet`` prints nothing.
 """
 
 from __future__ import annotations
@@ -12,32 +27,134 @@ from __future__ import annotations
 import base64
 import html
 import json
+import os
 import platform
+import shutil
+import subprocess
+import sys
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from xordsim import __version__
-from xordsim.figures import SPECS as FIGURE_SPECS
-from xordsim.figures import run_figure
+from xordsim.figures import FIGURES, draw, missing_requirements
+from xordsim.findings import (
+    EXACT,
+    NOT_COMPUTED,
+    NOT_OBSERVED,
+    OBSERVED,
+    STATUS_TEXT,
+    Finding,
+    FindingSpec,
+    Results,
+    evaluate,
+    figure_anchor,
+)
 from xordsim.io import write_json, write_text
-from xordsim.theorems import format_bound, run_all
+from xordsim.theorems import estimate, format_bound
+from xordsim.theorems.specs import SPECS, resolve
+from xordsim.theorems.verdicts import CONSISTENT, OUTSIDE, VIOLATED
 
-#: Theorem settings for ``--quick`` (and the hidden ``tiny`` mode of the tests).
-THEOREMS_QUICK = dict(replicas=200, overrides={"thm6.5ex1": {"ms": (1, 16)}})
-THEOREMS_TINY = dict(replicas=10, names=["lemma3.1", "thm3.4", "lemma6.1", "thm6.4"],
-                     overrides={"thm6.4": {"k": 2, "c_eta": 0.05, "steps": 2000}})
+#: The paper's literal count of a_i(t) (t' <= t), run beside the default (finding a).
+INCLUSIVE = {"a_convention": "inclusive"}
+
+#: The theorem stage of each mode: the results (None: all), the replicas per row (None:
+#: each result's default), per-result parameter overrides, and extra rows
+#: (result, replicas, parameters) run right after their result.
+THEOREM_SETTINGS = {
+    "full": dict(names=None, replicas=None, overrides={},
+                 extra=[("lemma3.2", 200, INCLUSIVE), ("lemma6.2", 200, INCLUSIVE)]),
+    "quick": dict(names=None, replicas=200, overrides={"thm6.5ex1": {"ms": (1, 16)}},
+                  extra=[("lemma3.2", 200, INCLUSIVE), ("lemma6.2", 200, INCLUSIVE)]),
+    "tiny": dict(names=["lemma3.1", "lemma3.2", "thm3.4", "lemma6.1", "lemma6.2", "thm6.4",
+                        "thm6.5"],
+                 replicas=10,
+                 overrides={"thm6.4": {"k": 2, "c_eta": 0.05, "steps": 2000},
+                            "thm6.5": {"c_eta": 0.05, "steps": 400, "ms": (1, 8)}},
+                 extra=[("lemma3.2", 10, INCLUSIVE), ("lemma6.2", 10, INCLUSIVE)]),
+}
+
+#: Module name -> the name ``pip`` installs it under, where they differ.
+DISTRIBUTIONS = {"sklearn": "scikit-learn"}
+
+COMPUTED, REUSED, SKIPPED = "computed", "reused", "skipped"
+RECORD = "reproduce.json"
 
 
-def _versions() -> dict:
-    import matplotlib
-    import numba
-    import scipy
+@dataclass
+class Stage:
+    """One stage of a run: what happened, how long it took, its settings."""
 
-    return {"xordsim": __version__, "python": platform.python_version(), "numpy": np.__version__,
-            "numba": numba.__version__, "scipy": scipy.__version__,
-            "matplotlib": matplotlib.__version__, "platform": platform.platform()}
+    name: str
+    kind: str                       # "theorems" or "figure"
+    title: str
+    status: str = COMPUTED          # computed, reused or skipped
+    seconds: float = 0.0            # wall time in this run
+    compute_seconds: float | None = None  # time of the computation (this or an earlier run)
+    settings: dict | None = None
+    reason: str = ""                # why it was skipped
+    doc: dict | None = None         # theorems.json or the figure's sidecar
+
+
+# ----------------------------------------------------------------------------------------
+# progress
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+class Progress:
+    """A bar per stage on a terminal, a line per finished stage elsewhere, or nothing."""
+
+    def __init__(self, quiet: bool, stream=None):
+        self.stream = sys.stderr if stream is None else stream
+        self.mode = "quiet" if quiet else ("bars" if _isatty(self.stream) else "log")
+
+    @contextmanager
+    def bar(self, stage: str, total: int, unit: str):
+        """A progress bar for ``stage`` (on a terminal); yields ``update(n)``."""
+        if self.mode != "bars":
+            yield lambda n=1: None
+            return
+        from tqdm import tqdm
+
+        width = shutil.get_terminal_size((100, 20)).columns or 100  # 0 on some ptys
+        with tqdm(total=total, desc=stage, unit=unit, file=self.stream, leave=True,
+                  ncols=min(width, 120)) as bar:
+            yield bar.update
+            if bar.n < total:
+                bar.update(total - bar.n)
+
+    def finished(self, stage: Stage) -> None:
+        if self.mode == "quiet" or (self.mode == "bars" and stage.status == COMPUTED):
+            return
+        line = f"reproduce: {stage.name} {stage_outcome(stage)}"
+        if self.mode == "bars":
+            from tqdm import tqdm
+
+            tqdm.write(line, file=self.stream)
+        else:
+            print(line, file=self.stream, flush=True)
+
+
+def stage_outcome(stage: Stage) -> str:
+    if stage.status == SKIPPED:
+        return f"skipped ({stage.reason})"
+    if stage.status == REUSED:
+        took = "" if stage.compute_seconds is None else f" in {stage.compute_seconds:.1f} s"
+        return f"reused (computed by an earlier run{took})"
+    return f"done in {stage.seconds:.1f} s"
+
+
+# ----------------------------------------------------------------------------------------
+# stages
 
 
 def _up_to_date(sidecar: Path, meta: dict) -> bool:
@@ -56,179 +173,494 @@ def _jsonify(obj):
                                  else str(o)))
 
 
-def stage_theorems(out: Path, seed: int, mode: str, quiet: bool, force: bool) -> dict:
-    opts = {"full": {}, "quick": THEOREMS_QUICK, "tiny": THEOREMS_TINY}[mode]
-    meta = {"seed": seed, "mode": mode, "version": __version__}
+def theorem_jobs(mode: str) -> list[tuple[str, int, dict]]:
+    """The theorem stage's runs, in table order: (result, replicas, parameters)."""
+    plan = THEOREM_SETTINGS[mode]
+    jobs = []
+    for spec in resolve(plan["names"]):
+        jobs.append((spec.name, plan["replicas"] or spec.replicas,
+                     dict(plan["overrides"].get(spec.name, {}))))
+        jobs += [(name, n, dict(p)) for name, n, p in plan["extra"] if name == spec.name]
+    return jobs
+
+
+def stage_theorems(out: Path, seed: int, mode: str, progress: Progress, force: bool) -> Stage:
+    settings = _jsonify(THEOREM_SETTINGS[mode])
+    meta = {"seed": seed, "mode": mode, "version": __version__, "settings": settings}
     path = out / "theorems.json"
-    if not force and _up_to_date(path, meta):
-        return json.loads(path.read_text())
+    stage = Stage("theorems", "theorems", "Theorem estimates", settings=settings)
     t0 = time.perf_counter()
-    rows = run_all(names=opts.get("names"), replicas=opts.get("replicas"), seed=seed,
-                   overrides=opts.get("overrides"), quiet=quiet)
-    doc = dict(meta, seconds=time.perf_counter() - t0, files=[], rows=_jsonify(rows))
-    write_json(path, doc)
-    return doc
+    if not force and _up_to_date(path, meta):
+        stage.doc, stage.status = json.loads(path.read_text()), REUSED
+    else:
+        jobs = theorem_jobs(mode)
+        rows: list[dict] = []
+        with progress.bar("theorems", sum(n * SPECS[name].rows for name, n, _ in jobs),
+                          "replica") as update:
+            done = expected = 0
+
+            def advance(n: int) -> None:
+                nonlocal done
+                done += n
+                update(n)
+
+            for name, n, params in jobs:
+                rows += estimate(name, n, seed, advance, **params)
+                expected += n * SPECS[name].rows
+                if done < expected:
+                    advance(expected - done)
+        stage.doc = dict(meta, seconds=time.perf_counter() - t0, files=[],
+                         rows=_jsonify(rows))
+        write_json(path, stage.doc)
+    stage.seconds = time.perf_counter() - t0
+    stage.compute_seconds = stage.doc.get("seconds")
+    return stage
 
 
-def stage_figure(name: str, out: Path, seed: int, mode: str, quiet: bool, force: bool) -> dict:
-    spec = FIGURE_SPECS[name]
-    settings = {"full": {}, "quick": spec.quick, "tiny": spec.tiny}[mode]
-    sidecar = out / f"{name}.json"
-    full = _jsonify(dict(spec.defaults, **settings))
-    if force or not _up_to_date(sidecar, {"seed": seed, "settings": full}):
-        run_figure(spec, out, seed, settings, quiet)
-    return json.loads(sidecar.read_text())
-
-
-def stage_mnist(out: Path, seed: int, mode: str, quiet: bool, force: bool) -> list[dict]:
-    """Figures 4a and 4b (the MNIST path); skipped in tiny mode or when not installed."""
-    if mode == "tiny":
-        return []
+def _read_record(out: Path) -> dict:
     try:
-        from xordsim.mnist.figures import run_all as mnist_run_all
-    except ImportError:
-        return []
-    meta = {"seed": seed, "mode": mode, "version": __version__}
-    sidecar = out / "mnist.json"
-    if force or not _up_to_date(sidecar, meta):
-        t0 = time.perf_counter()
-        paths = mnist_run_all(out, seed, quick=mode == "quick", quiet=quiet)
-        write_json(sidecar, dict(meta, seconds=time.perf_counter() - t0,
-                                 files=sorted({Path(p).name for p in paths})))
-    return [json.loads((out / f"{stem}.json").read_text()) for stem in ("fig4a", "fig4b")]
+        record = json.loads((out / RECORD).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record.get("stages", {}) if isinstance(record, dict) else {}
+
+
+def skip_reason(name: str, mode: str) -> str:
+    """Why figure ``name`` is not drawn in ``mode`` here ("" when it is)."""
+    spec = FIGURES[name]
+    missing = missing_requirements(spec)
+    if missing:
+        return (f"needs {', '.join(DISTRIBUTIONS.get(m, m) for m in missing)}: "
+                f'pip install "xordsim[{spec.extra}]"')
+    if spec.extra is not None and mode == "tiny":
+        return f"figures of the [{spec.extra}] extra are not drawn in tiny mode"
+    return ""
+
+
+def stage_figure(name: str, out: Path, seed: int, mode: str, progress: Progress,
+                 force: bool, record: dict) -> Stage:
+    spec = FIGURES[name]
+    stage = Stage(name, "figure", spec.title)
+    t0 = time.perf_counter()
+    stage.reason = skip_reason(name, mode)
+    if stage.reason:
+        stage.status = SKIPPED
+        return stage
+    stage.settings = _jsonify(spec.resolve(mode=mode))
+    meta = {"seed": seed, "settings": stage.settings, "version": __version__}
+    sidecar = out / f"{name}.json"
+    if (not force and record.get(name) == meta
+            and _up_to_date(sidecar, {"seed": seed, "settings": stage.settings})):
+        stage.status = REUSED
+    else:
+        with progress.bar(name, 1, "figure") as update:
+            draw(name, out, seed, mode=mode, quiet=True)
+            update(1)
+        record[name] = meta
+        write_json(out / RECORD, {"stages": record})
+    stage.doc = json.loads(sidecar.read_text())
+    stage.seconds = time.perf_counter() - t0
+    stage.compute_seconds = stage.doc.get("seconds")
+    return stage
 
 
 def reproduce(out: str | Path = "results", seed: int = 0, quick: bool = False,
               quiet: bool = False, force: bool = False, tiny: bool = False) -> Path:
     """Run every stage into ``out`` and write the report; returns the path of report.html."""
-    from tqdm.auto import tqdm
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     mode = "tiny" if tiny else ("quick" if quick else "full")
+    progress = Progress(quiet)
     t0 = time.perf_counter()
-    stages = ["theorems", *FIGURE_SPECS, "mnist"]
-    figures, theorems = [], None
-    with tqdm(stages, desc="reproduce", unit="stage", disable=quiet) as bar:
-        for stage in bar:
-            bar.set_postfix_str(stage)
-            if stage == "theorems":
-                theorems = stage_theorems(out, seed, mode, quiet, force)
-            elif stage == "mnist":
-                figures += stage_mnist(out, seed, mode, quiet, force)
-            else:
-                figures.append(stage_figure(stage, out, seed, mode, quiet, force))
+    record = _read_record(out)
+    stages = []
+    for name in ["theorems", *FIGURES]:
+        if name == "theorems":
+            stage = stage_theorems(out, seed, mode, progress, force)
+        else:
+            stage = stage_figure(name, out, seed, mode, progress, force, record)
+        progress.finished(stage)
+        stages.append(stage)
+    theorems = stages[0].doc
+    figures = {s.name: s.doc for s in stages if s.kind == "figure" and s.doc is not None}
+    results = Results(theorems["rows"], figures, out, mode=mode, seed=seed)
     info = {"mode": mode, "seed": seed, "seconds": time.perf_counter() - t0,
-            "versions": _versions(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
-    write_text(out / "report.md", render_markdown(theorems, figures, info, out))
-    return write_text(out / "report.html", render_html(theorems, figures, info, out))
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    report = Report(results, stages, info)
+    write_text(out / "report.md", report.markdown())
+    return write_text(out / "report.html", report.html())
 
 
-MODE_TEXT = {
-    "full": "full settings",
-    "quick": "QUICK settings: fewer replicas and runs than the defaults (xordsim reproduce "
-             "--quick); numbers are noisier, and the thm6.5ex1 row uses m in {1, 16} only",
-    "tiny": "TINY test settings (not meaningful: a smoke test of the pipeline)",
-}
+# ----------------------------------------------------------------------------------------
+# the run: versions, machine, commit
 
 
-def _theorem_rows(theorems: dict) -> list[list[str]]:
-    rows = []
-    for r in theorems["rows"]:
-        params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                          for k, v in r["params"].items())
-        exact = "—" if r["exact"] is None else f"{r['exact']:.6f}"
-        rows.append([r["name"], params, str(r["replicas"]), f"{r['estimate']:.4f}",
-                     f"[{r['ci'][0]:.4f}, {r['ci'][1]:.4f}]", exact, format_bound(r),
-                     r["verdict"]])
-    return rows
+def versions() -> dict:
+    import matplotlib
+    import numba
+    import scipy
+
+    return {"xordsim": __version__, "Python": platform.python_version(),
+            "NumPy": np.__version__, "numba": numba.__version__, "SciPy": scipy.__version__,
+            "matplotlib": matplotlib.__version__}
+
+
+def git_commit() -> str:
+    """The commit of the xordsim checkout (with a mark for uncommitted changes to the
+    package), or "unknown" when the package is not in a git checkout."""
+    pkg = Path(__file__).resolve().parent
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(pkg), *args], capture_output=True, text=True,
+                              timeout=20, check=False)
+
+    try:
+        if git("ls-files", "--error-unmatch", "__init__.py").returncode != 0:
+            return "unknown"
+        head = git("rev-parse", "HEAD")
+        if head.returncode != 0:
+            return "unknown"
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    mark = " (with uncommitted changes)" if dirty.returncode == 0 and dirty.stdout.strip() else ""
+    return head.stdout.strip() + mark
+
+
+def machine() -> dict:
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    cores = os.cpu_count()
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = cores
+    return {"CPU": cpu or platform.processor() or "unknown",
+            "cores": f"{cores} ({usable} usable by this process)" if usable != cores
+            else str(cores),
+            "platform": platform.platform()}
+
+
+# ----------------------------------------------------------------------------------------
+# the report
 
 
 THEOREM_HEADER = ["result", "parameters", "replicas", "estimate", "95% CI", "exact", "bound",
                   "verdict"]
 
-
-def _existing(out: Path, names) -> list[str]:
-    return [n for n in names if (out / n).exists()]
-
-
-def render_markdown(theorems: dict, figures: list[dict], info: dict, out: Path) -> str:
-    v = info["versions"]
-    lines = [
-        "# xordsim: reproduction of Brutzkus & Globerson (ICML 2019)", "",
-        f"Generated {info['date']} by `xordsim reproduce` ({MODE_TEXT[info['mode']]}); seed "
-        f"{info['seed']}; total time {info['seconds']:.0f} s (stages reused from an earlier run "
-        f"keep their own times below).", "",
-        "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()), "",
-        "## Theorem estimates", "",
-        f"Monte Carlo over independent replicas (random initialization, and training set where "
-        f"it is sampled); 95% Clopper–Pearson intervals; `consistent` when the interval does not "
-        f"contradict the bound. Time {theorems['seconds']:.0f} s. Numbers: "
-        f"[theorems.json](theorems.json).", "",
-        "| " + " | ".join(THEOREM_HEADER) + " |",
-        "|" + "---|" * len(THEOREM_HEADER),
-    ]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |"
-              for row in _theorem_rows(theorems)]
-    notes = [f"- {r['name']}: {n}" for r in theorems["rows"] for n in r.get("notes", [])]
-    if notes:
-        lines += ["", "Notes:", "", *dict.fromkeys(notes)]
-    lines += ["", "## Figures", ""]
-    for fig in figures:
-        files = _existing(out, fig["files"])
-        png = [f for f in files if f.endswith(".png")]
-        data = [f for f in files if f.endswith(".csv")]
-        lines += [f"### {fig['title']}", ""]
-        lines += [f"![{fig['name']}]({p})" for p in png[:1]] + [""]
-        lines += [fig["caption"], ""]
-        links = ", ".join(f"[{f}]({f})" for f in files if not f.endswith(".png"))
-        lines += [f"Files: {links}. Time {fig['seconds']:.1f} s." if links else
-                  f"Time {fig['seconds']:.1f} s.", ""]
-        if not data:
-            lines += ["(no CSV was written for this figure)", ""]
-    return "\n".join(lines) + "\n"
+MODE_BANNER = {
+    "quick": "QUICK MODE (xordsim reproduce --quick): fewer replicas and runs than the "
+             "defaults, so the numbers are noisier",
+    "tiny": "TINY MODE (a smoke test of the pipeline for the tests): the numbers are not "
+            "meaningful",
+}
 
 
-def render_html(theorems: dict, figures: list[dict], info: dict, out: Path) -> str:
-    esc = html.escape
-    v = info["versions"]
-    parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        "<title>xordsim reproduction</title><style>body{font-family:sans-serif;max-width:1100px;"
-        "margin:auto;padding:1em}table{border-collapse:collapse;font-size:90%}td,th{border:1px "
-        "solid #ccc;padding:3px 6px}img{max-width:100%}.violated{color:#b00;font-weight:bold}"
-        ".caption{color:#333}</style></head><body>",
-        "<h1>xordsim: reproduction of Brutzkus &amp; Globerson (ICML 2019)</h1>",
-        f"<p>Generated {esc(info['date'])} by <code>xordsim reproduce</code> "
-        f"({esc(MODE_TEXT[info['mode']])}); seed {info['seed']}; total time "
-        f"{info['seconds']:.0f} s.</p>",
-        "<p>Versions: " + esc(", ".join(f"{k} {val}" for k, val in v.items())) + "</p>",
-        "<h2>Theorem estimates</h2>",
-        "<p>Monte Carlo over independent replicas; 95% Clopper–Pearson intervals; "
-        f"time {theorems['seconds']:.0f} s. Numbers: <a href='theorems.json'>theorems.json"
-        "</a>.</p><table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in THEOREM_HEADER) + "</tr>",
-    ]
-    for row in _theorem_rows(theorems):
-        cls = " class='violated'" if row[-1] == "violated" else ""
-        parts.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row[:-1])
-                     + f"<td{cls}>{esc(row[-1])}</td></tr>")
-    parts.append("</table>")
-    notes = list(dict.fromkeys(f"{r['name']}: {n}" for r in theorems["rows"]
-                               for n in r.get("notes", [])))
-    if notes:
-        parts.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>")
-    parts.append("<h2>Figures</h2>")
-    for fig in figures:
-        files = _existing(out, fig["files"])
-        parts.append(f"<h3>{esc(fig['title'])}</h3>")
-        for f in files:
-            if f.endswith(".png"):
-                data = base64.b64encode((out / f).read_bytes()).decode()
-                parts.append(f"<img alt='{esc(fig['name'])}' src='data:image/png;base64,{data}'>")
-                break
-        parts.append(f"<p class='caption'>{esc(fig['caption'])}</p>")
-        links = " ".join(f"<a href='{esc(f)}'>{esc(f)}</a>" for f in files
-                         if not f.endswith(".png"))
-        parts.append(f"<p>Files: {links} — time {fig['seconds']:.1f} s.</p>")
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+def theorem_cells(row: dict) -> list[str]:
+    params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                      for k, v in row["params"].items())
+    exact = "—" if row["exact"] is None else f"{row['exact']:.6f}"
+    return [row["name"], params, str(row["replicas"]), f"{row['estimate']:.4f}",
+            f"[{row['ci'][0]:.4f}, {row['ci'][1]:.4f}]", exact, format_bound(row),
+            row["verdict"]]
+
+
+def _settings_text(settings: dict) -> str:
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:g}"
+        if isinstance(v, (list, tuple)):
+            return ",".join(fmt(x) for x in v)
+        return str(v)
+
+    return ", ".join(f"{k}={fmt(v)}" for k, v in settings.items())
+
+
+def theorem_settings_text(settings: dict) -> str:
+    names = settings["names"]
+    parts = [f"results: {'all' if not names else ', '.join(names)}",
+             "replicas per row: " + ("each result's default" if settings["replicas"] is None
+                                     else str(settings["replicas"]))]
+    parts += [f"{name}: {_settings_text(p)}" for name, p in settings["overrides"].items()]
+    if settings["extra"]:
+        parts.append("extra rows: " + ", ".join(f"{name} {_settings_text(p)} ({n} replicas)"
+                                                for name, n, p in settings["extra"]))
+    return "; ".join(parts)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+class Report:
+    """The report of a run, rendered as Markdown (:meth:`markdown`) and HTML (:meth:`html`)."""
+
+    def __init__(self, results: Results, stages: list[Stage], info: dict):
+        self.results, self.stages, self.info = results, stages, info
+        self.out = results.out
+        self.rows = results.rows
+        self.findings: list[tuple[FindingSpec, Finding]] = evaluate(results)
+        self.theorem_stage = next(s for s in stages if s.kind == "theorems")
+        self.figures = [s for s in stages if s.kind == "figure" and s.status != SKIPPED]
+        self.skipped = [s for s in stages if s.status == SKIPPED]
+        self.versions = versions()
+        self.machine = machine()
+        self.commit = git_commit()
+
+    # -- shared text ----------------------------------------------------------------------
+    def letter(self, i: int) -> str:
+        return f"({chr(ord('a') + i)})" if i < 26 else f"({i + 1})"
+
+    def summary(self) -> str:
+        rows = self.rows
+        count = {v: sum(r["verdict"] == v for r in rows) for v in (CONSISTENT, VIOLATED, OUTSIDE)}
+        literal = sum(r["verdict"] == VIOLATED and r["params"].get("a_convention") ==
+                      INCLUSIVE["a_convention"] for r in rows)
+        letter = next((self.letter(i) for i, (spec, _) in enumerate(self.findings)
+                       if spec.name == "a-convention"), "")
+        violated = f"{count[VIOLATED]} violated"
+        if literal:
+            violated += (f" ({literal} of them with the paper's literal a_i(t), as expected: "
+                         f"finding {letter})")
+        n_fig = sum(1 for s in self.stages if s.kind == "figure")
+        done = [s for s in self.stages if s.status != SKIPPED]
+        reused = sum(s.status == REUSED for s in self.stages)
+        reasons: dict[str, list[str]] = {}
+        for s in self.skipped:
+            reasons.setdefault(s.reason, []).append(s.name)
+        skipped = "; ".join(f"{', '.join(names)}: {why}" for why, names in reasons.items())
+        status = {st: sum(f.status == st for _, f in self.findings)
+                  for st in (OBSERVED, EXACT, NOT_OBSERVED, NOT_COMPUTED)}
+        found = ", ".join(f"{n} {st if st != EXACT else 'exact'}" for st, n in status.items()
+                          if n)
+        mode = {"full": "full mode", "quick": "QUICK mode", "tiny": "TINY mode"}[
+            self.info["mode"]]
+        return (f"{mode}; {len(rows)} theorem rows: {count[CONSISTENT]} consistent, "
+                f"{violated}, {count[OUTSIDE]} outside assumptions; "
+                f"{len(self.figures)} of {n_fig} figures drawn; "
+                f"{len(done)} of {len(self.stages)} stages ran ({reused} reused from an earlier "
+                f"run), {len(self.skipped)} skipped" + (f" ({skipped})" if skipped else "")
+                + f"; {_plural(len(self.findings), 'finding')} ({found}); total time "
+                f"{self.info['seconds']:.1f} s.")
+
+    def banner(self) -> str:
+        mode = self.info["mode"]
+        if mode == "full":
+            return ""
+        text = MODE_BANNER[mode]
+        return (f"{text}. Theorem stage: {theorem_settings_text(self.theorem_stage.settings)}; "
+                f"the figures' settings are in the run section.")
+
+    def stage_rows(self) -> list[list[str]]:
+        out = []
+        for s in self.stages:
+            if s.status == SKIPPED:
+                status, settings = f"skipped: {s.reason}", "—"
+            else:
+                status = s.status if s.status == COMPUTED else "reused from an earlier run"
+                settings = (theorem_settings_text(s.settings) if s.kind == "theorems"
+                            else _settings_text(s.settings))
+            took = "—" if s.compute_seconds is None else f"{s.compute_seconds:.1f}"
+            out.append([s.name, status, f"{s.seconds:.1f}", took, settings])
+        return out
+
+    STAGE_HEADER = ["stage", "status", "time in this run (s)", "computation time (s)",
+                    "settings"]
+
+    def run_items(self) -> list[tuple[str, str]]:
+        return [("xordsim", self.versions["xordsim"]), ("git commit", self.commit),
+                ("seed", str(self.info["seed"])), ("mode", self.info["mode"]),
+                ("date", self.info["date"]), ("total time", f"{self.info['seconds']:.1f} s"),
+                *((k, v) for k, v in self.machine.items()),
+                ("versions", ", ".join(f"{k} {v}" for k, v in self.versions.items()))]
+
+    def figure_files(self, stage: Stage) -> tuple[str | None, list[str]]:
+        files = [f for f in stage.doc["files"] if (self.out / f).exists()]
+        png = next((f for f in files if f.endswith(".png")), None)
+        return png, [f for f in files if f != png] + [f"{stage.name}.json"]
+
+    def figure_time(self, stage: Stage) -> str:
+        took = f"Time {stage.compute_seconds:.1f} s"
+        return took + (" (reused from an earlier run)." if stage.status == REUSED else ".")
+
+    def toc(self) -> list[tuple[int, str, str]]:
+        """(level, anchor, text) of the table of contents."""
+        items = [(0, "findings", "Findings and deviations from the paper")]
+        items += [(1, spec.anchor, f"{self.letter(i)} {spec.title}")
+                  for i, (spec, _) in enumerate(self.findings)]
+        items += [(0, "theorems", "Theorem estimates"), (0, "figures", "Figures")]
+        items += [(1, figure_anchor(s.name), s.title) for s in self.figures]
+        if self.skipped:
+            items.append((1, "skipped", "Skipped stages"))
+        items.append((0, "run", "Run: settings, times, machine, versions"))
+        return items
+
+    # -- Markdown ---------------------------------------------------------------------------
+    def markdown(self) -> str:
+        md = _md
+        L = ["# xordsim: reproduction of Brutzkus & Globerson (ICML 2019)", ""]
+        if self.banner():
+            L += [f"> **{md(self.banner())}**", ""]
+        L += [f"**Summary:** {md(self.summary())}", ""]
+        L += [f"Generated {self.info['date']} by `xordsim reproduce`, seed {self.info['seed']}.",
+              ""]
+        L += ["## Contents", ""]
+        L += [f"{'  ' * lvl}- [{md(text)}](#{anchor})" for lvl, anchor, text in self.toc()]
+        L += ["", '## <a id="findings"></a>Findings and deviations from the paper', ""]
+        for i, (spec, f) in enumerate(self.findings):
+            L += [f'### <a id="{spec.anchor}"></a>{self.letter(i)} {md(spec.title)}', "",
+                  f"*{STATUS_TEXT[f.status]}* {md(f.statement)}", ""]
+            if f.numbers:
+                L += [f"- {md(n.text())}" for n in f.numbers] + [""]
+            if f.links:
+                L += ["See: " + ", ".join(f"[{md(link.text)}](#{link.anchor})"
+                                          for link in f.links) + ".", ""]
+        L += ['## <a id="theorems"></a>Theorem estimates', "",
+              "Monte Carlo over independent replicas (random initialization, and training set "
+              "where it is sampled); 95% Clopper–Pearson intervals; `consistent` when the "
+              "interval does not contradict the bound. Time "
+              f"{self.theorem_stage.compute_seconds:.0f} s. Numbers: "
+              "[theorems.json](theorems.json).", "",
+              "| " + " | ".join(THEOREM_HEADER) + " |", "|" + "---|" * len(THEOREM_HEADER)]
+        for row, anchor in zip(self.rows, self.results.anchors, strict=True):
+            cells = [_md_cell(c) for c in theorem_cells(row)]
+            cells[0] = f'<a id="{anchor}"></a>{cells[0]}'
+            L.append("| " + " | ".join(cells) + " |")
+        notes = [f"- {md(r['name'])}: {md(n)}" for r in self.rows for n in r.get("notes", [])]
+        if notes:
+            L += ["", "Notes:", "", *dict.fromkeys(notes)]
+        L += ["", '## <a id="figures"></a>Figures', ""]
+        for s in self.figures:
+            png, files = self.figure_files(s)
+            L += [f'### <a id="{figure_anchor(s.name)}"></a>{md(s.title)}', ""]
+            if png:
+                L += [f"![{_md_alt(s.doc['caption'])}]({png})", ""]
+            else:
+                L += [md(s.doc["caption"]), ""]
+            links = ", ".join(f"[{f}]({f})" for f in files)
+            L += [f"Files: {links}. {self.figure_time(s)}", ""]
+        if self.skipped:
+            L += ['### <a id="skipped"></a>Skipped stages', ""]
+            L += [f"- {s.name} ({md(s.title)}): {md(s.reason)}" for s in self.skipped] + [""]
+        L += ['## <a id="run"></a>Run', ""]
+        L += [f"- {k}: {md(v)}" for k, v in self.run_items()] + [""]
+        L += ["| " + " | ".join(self.STAGE_HEADER) + " |", "|" + "---|" * len(self.STAGE_HEADER)]
+        L += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in self.stage_rows()]
+        return "\n".join(L) + "\n"
+
+    # -- HTML -------------------------------------------------------------------------------
+    def html(self) -> str:
+        e = _esc
+        P = ["<!DOCTYPE html><html><head><meta charset='utf-8'>",
+             "<title>xordsim reproduction</title><style>body{font-family:sans-serif;"
+             "max-width:1100px;margin:auto;padding:1em}table{border-collapse:collapse;"
+             "font-size:90%}td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top}"
+             "img{max-width:100%}.violated{color:#b00;font-weight:bold}"
+             ".banner{background:#fff3cd;border:2px solid #e0a800;padding:.6em 1em;"
+             "font-weight:bold}.summary{background:#eef4fb;padding:.6em 1em}"
+             ".status{font-weight:bold}.observed .status{color:#060}"
+             ".not-observed .status,.not-computed .status{color:#a60}"
+             "tr:target,h3:target{background:#ffffcc}</style></head><body>",
+             "<h1>xordsim: reproduction of Brutzkus &amp; Globerson (ICML 2019)</h1>"]
+        if self.banner():
+            P.append(f'<div class="banner">{e(self.banner())}</div>')
+        P.append(f'<p class="summary" id="summary"><b>Summary:</b> {e(self.summary())}</p>')
+        P.append(f"<p>Generated {e(self.info['date'])} by <code>xordsim reproduce</code>, seed "
+                 f"{self.info['seed']}.</p>")
+        P.append('<nav id="contents"><h2>Contents</h2>' + _html_toc(self.toc()) + "</nav>")
+        P.append('<h2 id="findings">Findings and deviations from the paper</h2>')
+        for i, (spec, f) in enumerate(self.findings):
+            cls = f.status.replace(" ", "-")
+            P.append(f'<section class="finding {cls}"><h3 id="{spec.anchor}">'
+                     f"{e(self.letter(i))} {e(spec.title)}</h3>")
+            P.append(f'<p><span class="status">{e(STATUS_TEXT[f.status])}</span> '
+                     f"{e(f.statement)}</p>")
+            if f.numbers:
+                P.append("<ul>" + "".join(f"<li>{e(n.text())}</li>" for n in f.numbers)
+                         + "</ul>")
+            if f.links:
+                P.append("<p>See: " + ", ".join(f'<a href="#{e(link.anchor)}">{e(link.text)}'
+                                                "</a>" for link in f.links) + ".</p>")
+            P.append("</section>")
+        P += ['<h2 id="theorems">Theorem estimates</h2>',
+              "<p>Monte Carlo over independent replicas; 95% Clopper–Pearson intervals; time "
+              f"{self.theorem_stage.compute_seconds:.0f} s. Numbers: "
+              "<a href='theorems.json'>theorems.json</a>.</p>",
+              "<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in THEOREM_HEADER) + "</tr>"]
+        for row, anchor in zip(self.rows, self.results.anchors, strict=True):
+            cells = theorem_cells(row)
+            cls = " class='violated'" if cells[-1] == VIOLATED else ""
+            P.append(f'<tr id="{anchor}">' + "".join(f"<td>{e(c)}</td>" for c in cells[:-1])
+                     + f"<td{cls}>{e(cells[-1])}</td></tr>")
+        P.append("</table>")
+        notes = list(dict.fromkeys(f"{r['name']}: {n}" for r in self.rows
+                                   for n in r.get("notes", [])))
+        if notes:
+            P.append("<ul>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
+        P.append('<h2 id="figures">Figures</h2>')
+        for s in self.figures:
+            png, files = self.figure_files(s)
+            P.append(f'<h3 id="{figure_anchor(s.name)}">{e(s.title)}</h3>')
+            if png:
+                data = base64.b64encode((self.out / png).read_bytes()).decode()
+                P.append(f'<img alt="{e(s.doc["caption"])}" src="data:image/png;base64,'
+                         f'{data}">')
+            else:
+                P.append(f"<p>{e(s.doc['caption'])}</p>")
+            links = " ".join(f"<a href='{e(f)}'>{e(f)}</a>" for f in files)
+            P.append(f"<p>Files: {links} — {e(self.figure_time(s))}</p>")
+        if self.skipped:
+            P.append('<h3 id="skipped">Skipped stages</h3><ul>' + "".join(
+                f"<li>{e(s.name)} ({e(s.title)}): {e(s.reason)}</li>" for s in self.skipped)
+                + "</ul>")
+        P.append('<h2 id="run">Run</h2><ul>' + "".join(
+            f"<li>{e(k)}: {e(v)}</li>" for k, v in self.run_items()) + "</ul>")
+        P.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in self.STAGE_HEADER)
+                 + "</tr>" + "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row)
+                                     + "</tr>" for row in self.stage_rows()) + "</table>")
+        P.append("</body></html>")
+        return "\n".join(P) + "\n"
+
+
+def _esc(text) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _md(text) -> str:
+    """Plain text for Markdown: '*' would start emphasis."""
+    return str(text).replace("\\", "\\\\").replace("*", "\\*")
+
+
+def _md_cell(text) -> str:
+    return _md(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_alt(text) -> str:
+    return " ".join(_md(text).replace("[", "\\[").replace("]", "\\]").split())
+
+
+def _html_toc(items: list[tuple[int, str, str]]) -> str:
+    parts, level = ["<ul>"], 0
+    for i, (lvl, anchor, text) in enumerate(items):
+        if lvl > level:
+            parts.append("<ul>")
+        elif lvl < level:
+            parts.append("</li></ul></li>")
+        elif i:
+            parts.append("</li>")
+        parts.append(f'<li><a href="#{_esc(anchor)}">{_esc(text)}</a>')
+        level = lvl
+    parts.append("</li>" + "</ul></li>" * level + "</ul>")
+    return "".join(parts)
+
+
+__all__ = ["INCLUSIVE", "Progress", "Report", "Stage", "THEOREM_SETTINGS", "git_commit",
+           "machine", "reproduce", "skip_reason", "stage_figure", "stage_theorems",
+           "theorem_jobs", "versions"]

@@ -1,44 +1,112 @@
-"""The paper's figures (and two more): ``SPECS`` by name, ``FIGURES`` for ``xordsim figure``.
+"""The figures: one registry (:data:`FIGURES`) and one way to draw them (:func:`draw`).
 
-Each figure writes ``NAME.png``, ``NAME.svg``, ``NAME.csv`` (the numbers behind it) and
-``NAME.json`` (caption, settings, seed, run time) into the output directory.
+Every figure (Figures 1-4 of the paper, the margin comparison, the sample-complexity gap
+and the training dynamics) is a :class:`~xordsim.figures.registry.FigureSpec` in
+:mod:`xordsim.figures.registry`: its declared settings, the smaller ``quick`` and
+``tiny`` settings, its optional dependencies and its builder. :func:`draw` writes
+``NAME.png``, ``NAME.svg``, the CSVs of the numbers behind it and ``NAME.json``
+(title, caption, seed, settings, files, run time) into the output directory.
+
+This package is import-light: the plotting modules are imported when a figure is drawn
+(or on first use of one of their names, PEP 562).
 """
 
 from __future__ import annotations
 
-from xordsim.figures.common import FigureSpec, cli_builder, run_figure
-from xordsim.figures.generalization import build_fig1, build_margin
-from xordsim.figures.sample_complexity import build_sample_complexity
-from xordsim.figures.weights import build_dynamics, build_fig2, build_fig3
+import importlib
+import time
+from pathlib import Path
 
-_KS = (2, 4, 6, 10, 20, 50, 100, 200)
-_XORD = dict(d=10, m=20, gamma=8.0, c_eta=0.1, steps=5000, q=(0.25, 0.25, 0.25, 0.25))
+from xordsim._validate import InputError, Param
+from xordsim.figures.registry import (
+    FIGURES,
+    FigureSpec,
+    get,
+    missing_requirements,
+    requirement_error,
+)
 
-SPECS: dict[str, FigureSpec] = {s.name: s for s in [
-    FigureSpec("fig1", "Figure 1: test error against the number of channels", build_fig1,
-               dict(_XORD, ks=_KS, runs=500), quick=dict(runs=100),
-               tiny=dict(ks=(2, 6), runs=8, steps=300)),
-    FigureSpec("fig2", "Figure 2: XOR filters at t = 0 and at convergence", build_fig2,
-               dict(k_large=50, k_small=2, runs=100, steps=5000, c_eta=0.1),
-               tiny=dict(runs=10, steps=300)),
-    FigureSpec("fig3", "Figure 3: XORD decoy set, filters at t = 0 and at convergence",
-               build_fig3, dict(k_large=100, k_small=2, runs=100, steps=5000, c_eta=0.1,
-                                gamma=8.0, d=4, n_per_class=6),
-               tiny=dict(runs=10, steps=300, k_large=20)),
-    FigureSpec("margin", "Margin: test error for gamma = 1 and gamma = 8", build_margin,
-               dict(_XORD, ks=(2, 4, 10, 20, 50, 100), gammas=(1.0, 8.0), runs=300),
-               quick=dict(runs=60), tiny=dict(ks=(2, 4), runs=6, steps=200)),
-    FigureSpec("sample-complexity", "Sample complexity (Theorem 6.5)", build_sample_complexity,
-               dict(k=120, k_small=2, p_plus=0.92, p_minus=0.92, eps=0.019, delta=0.16,
-                    ms=(1, 2, 4, 8, 16, 32), c_eta=1 / 410, gamma=8.0, d=4, steps=0, replicas=500),
-               quick=dict(ms=(1, 2, 4, 8), replicas=100, c_eta=0.01, steps=20000),
-               tiny=dict(ms=(1, 2), replicas=8, k=20, c_eta=0.05, steps=400)),
-    FigureSpec("dynamics", "Exploration and clustering over training", build_dynamics,
-               dict(k_small=2, k_large=100, runs=200, steps=400, points=101, c_eta=0.1,
-                    gamma=8.0, d=4), quick=dict(runs=50),
-               tiny=dict(runs=4, steps=40, points=5, k_large=10)),
-]}
+_SEED = Param("seed", "seed", 0, "random seed")
 
-FIGURES = {name: cli_builder(spec) for name, spec in SPECS.items()}
+#: Heavy names, loaded on first use: name -> module.
+_LAZY = {
+    "BLUE": "xordsim.figures.common",
+    "RED": "xordsim.figures.common",
+    "settings_text": "xordsim.figures.common",
+    "write_sidecar": "xordsim.figures.common",
+    "build_fig1": "xordsim.figures.generalization",
+    "build_margin": "xordsim.figures.generalization",
+    "build_sample_complexity": "xordsim.figures.sample_complexity",
+    "build_fig2": "xordsim.figures.weights",
+    "build_fig3": "xordsim.figures.weights",
+    "build_dynamics": "xordsim.figures.weights",
+}
 
-__all__ = ["FIGURES", "SPECS", "FigureSpec", "run_figure"]
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_LAZY])
+
+
+def draw(name: str, out_dir, seed: int = 0, settings: dict | None = None, *,
+         mode: str = "full", set_pairs: list[str] | None = None,
+         quiet: bool = True) -> list[Path]:
+    """Draw figure ``name`` into ``out_dir``; return the paths written (``NAME.json`` last).
+
+    ``settings`` (a dict of Python values) and ``set_pairs`` (``KEY=VALUE`` strings, as
+    ``--set``) override the defaults after ``mode``'s smaller settings (``"quick"``,
+    ``"tiny"``); see :meth:`FigureSpec.resolve`. Everything is checked first (the
+    settings, the seed, the optional dependencies); only then is the output directory
+    created and the builder imported and run. A directory this call created is removed
+    again, if still empty, when the build fails.
+    """
+    spec = get(name)
+    full = spec.resolve(settings, mode, set_pairs)
+    seed = _SEED.check(seed, "seed")
+    missing = missing_requirements(spec)
+    if missing:
+        raise requirement_error(spec, missing)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"output directory {out_dir} exists and is not a directory")
+    build = spec.load_builder()
+    created = _make_dirs(out_dir)
+    try:
+        t0 = time.perf_counter()
+        caption, paths = build(full, seed, out_dir, quiet)
+        seconds = time.perf_counter() - t0
+        from xordsim.figures.common import write_sidecar
+
+        sidecar = write_sidecar(out_dir, spec, caption, seed, full, paths, seconds)
+    except BaseException:
+        _remove_empty(created)
+        raise
+    return [*paths, sidecar]
+
+
+def _make_dirs(path: Path) -> list[Path]:
+    """Create ``path`` (and its parents); return the directories created, deepest first."""
+    created, p = [], path
+    while not p.exists() and p != p.parent:
+        created.append(p)
+        p = p.parent
+    path.mkdir(parents=True, exist_ok=True)
+    return created
+
+
+def _remove_empty(created: list[Path]) -> None:
+    for p in created:
+        try:
+            p.rmdir()
+        except OSError:  # not empty (or gone): leave it and its parents
+            return
+
+
+__all__ = ["FIGURES", "FigureSpec", "draw", "get", "missing_requirements"]

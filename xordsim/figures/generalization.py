@@ -1,4 +1,7 @@
-"""Figure 1 (test error against the number of channels k) and the margin comparison."""
+"""Figure 1 (test error against the number of channels k) and the margin comparison.
+
+The builders take the settings validated by :mod:`xordsim.figures.registry`.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,6 @@ import numpy as np
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from xordsim._validate import InputError, check_float, check_int
 from xordsim.data import PatternDistribution
 from xordsim.engine import train
 from xordsim.figures.common import BLUE, RED, settings_text
@@ -25,28 +27,15 @@ FIG1_COLUMNS = [
 
 
 def _distribution(s: dict) -> PatternDistribution:
-    q = tuple(s["q"])
-    if len(q) != 4:
-        raise InputError(f"q must list 4 pattern probabilities, got {q}")
-    return PatternDistribution(d=check_int("d", s["d"], 1), q=q)
-
-
-def check_xord_settings(s: dict) -> None:
-    """Validate the settings shared by Figure 1 and the margin figure (before any work)."""
-    _distribution(s)
-    check_int("runs", s["runs"], 1)
-    check_int("m", s["m"], 1)
-    check_int("steps", s["steps"], 0)
-    check_float("c_eta", s["c_eta"], 0, low_open=True)
-    check_float("gamma", s["gamma"], 0, low_open=True)
+    return PatternDistribution(d=s["d"], q=tuple(s["q"]))
 
 
 def xord_point(k: int, s: dict, rng: np.random.Generator, gamma: float | None = None):
     """One point of Figure 1: ``runs`` fresh training sets and initializations at width k.
 
-    The training sets are drawn from ``rng`` first, then the initialization.
+    ``s`` holds the validated settings (:meth:`FigureSpec.resolve`). The training sets are
+    drawn from ``rng`` first, then the initialization.
     """
-    check_xord_settings(s)
     dist = _distribution(s)
     x, y = dist.sample_training_sets(s["m"], s["runs"], rng)
     return train(x, y, k, steps=s["steps"], gamma=s["gamma"] if gamma is None else gamma,
@@ -61,18 +50,9 @@ def point_row(k: int, res) -> list:
     return [k, zero.size, *te, int(zero.sum()), *tz, zero.mean(), *fz]
 
 
-def _check_ks(ks) -> tuple[int, ...]:
-    ks = tuple(check_int("ks", k, 1) for k in ks)
-    if not ks:
-        raise InputError("ks must list at least one width")
-    return ks
-
-
 def build_fig1(s: dict, seed: int, out_dir: Path, quiet: bool):
-    ks = _check_ks(s["ks"])
-    check_xord_settings(s)
     rows = []
-    for k in tqdm(ks, desc="fig1 (k)", disable=quiet):
+    for k in tqdm(s["ks"], desc="fig1 (k)", disable=quiet):
         rows.append(point_row(k, xord_point(k, s, substream(seed, "fig1", k))))
     csv = write_csv(out_dir / "fig1.csv", FIG1_COLUMNS, rows)
     a = np.array(rows, dtype=float)
@@ -106,9 +86,7 @@ MARGIN_COLUMNS = ["gamma", "k", "runs", "test_error_mean", "test_error_ci_low",
 
 
 def build_margin(s: dict, seed: int, out_dir: Path, quiet: bool):
-    ks = _check_ks(s["ks"])
-    check_xord_settings(s)
-    gammas = tuple(check_float("gammas", g, 0, low_open=True) for g in s["gammas"])
+    ks, gammas = s["ks"], s["gammas"]
     rows = []
     for gi, gamma in enumerate(gammas):
         for k in tqdm(ks, desc=f"margin (gamma={gamma:g})", disable=quiet):

@@ -1,4 +1,7 @@
-"""Filters in the plane (Figures 2 and 3) and exploration / clustering over training."""
+"""Filters in the plane (Figures 2 and 3) and exploration / clustering over training.
+
+The builders take the settings validated by :mod:`xordsim.figures.registry`.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,6 @@ import numpy as np
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from xordsim._validate import check_float, check_int
 from xordsim.data import decoy_training_set, uniform_distribution, xor_dataset
 from xordsim.diagnostics import angles_to_patterns, argmax_sets
 from xordsim.engine import STATUS_NAMES, train
@@ -58,12 +60,10 @@ def _plane_figure(results, points, labels, signs):
 
 def build_fig2(s: dict, seed: int, out_dir: Path, quiet: bool):
     x, y = xor_dataset()
-    runs = check_int("runs", s["runs"], 1)
+    runs = s["runs"]
     results, rows, text = [], [], []
-    for k, failing in ((check_int("k_large", s["k_large"], 1), False),
-                       (check_int("k_small", s["k_small"], 1), True)):
-        res = train(x, y, k, problem="xor", replicas=runs, steps=check_int("steps", s["steps"], 0),
-                    c_eta=check_float("c_eta", s["c_eta"], 0, low_open=True),
+    for k, failing in ((s["k_large"], False), (s["k_small"], True)):
+        res = train(x, y, k, problem="xor", replicas=runs, steps=s["steps"], c_eta=s["c_eta"],
                     seed=substream(seed, "fig2", k))
         r = _pick(res, failing)
         results.append((k, res, r))
@@ -87,18 +87,14 @@ def build_fig2(s: dict, seed: int, out_dir: Path, quiet: bool):
 
 
 def build_fig3(s: dict, seed: int, out_dir: Path, quiet: bool):
-    d = check_int("d", s["d"], 4)
-    x, y = decoy_training_set(d, check_int("n_per_class", s["n_per_class"], 1),
-                              substream(seed, "fig3", 0))
-    runs = check_int("runs", s["runs"], 1)
+    d, runs = s["d"], s["runs"]
+    x, y = decoy_training_set(d, s["n_per_class"], substream(seed, "fig3", 0))
     masks = reachable_masks(d)
     results, rows, text = [], [], []
-    for k, failing in ((check_int("k_large", s["k_large"], 1), False),
-                       (check_int("k_small", s["k_small"], 1), True)):
-        res = train(x, y, k, replicas=runs, steps=check_int("steps", s["steps"], 0),
-                    gamma=check_float("gamma", s["gamma"], 0, low_open=True),
-                    c_eta=check_float("c_eta", s["c_eta"], 0, low_open=True),
-                    seed=substream(seed, "fig3", k), test_distribution=uniform_distribution(d))
+    for k, failing in ((s["k_large"], False), (s["k_small"], True)):
+        res = train(x, y, k, replicas=runs, steps=s["steps"], gamma=s["gamma"],
+                    c_eta=s["c_eta"], seed=substream(seed, "fig3", k),
+                    test_distribution=uniform_distribution(d))
         rec = recovers_f_star(res.outputs, masks)
         r = _pick(res, failing)
         results.append((k, res, r))
@@ -127,19 +123,14 @@ SET_NAMES = ["W+(1)", "W+(2)", "W+(3)", "W+(4)", "U+(1)", "U+(2)", "U+(3)", "U+(
 
 
 def build_dynamics(s: dict, seed: int, out_dir: Path, quiet: bool):
-    d = check_int("d", s["d"], 4)
+    d, runs, steps, gamma, c_eta = s["d"], s["runs"], s["steps"], s["gamma"], s["c_eta"]
     x, y = decoy_training_set(d, 6, substream(seed, "dynamics", 0))
-    runs = check_int("runs", s["runs"], 1)
-    steps = check_int("steps", s["steps"], 1)
-    snaps = np.unique(np.linspace(0, steps, check_int("points", s["points"], 2)).astype(int))
-    gamma = check_float("gamma", s["gamma"], 0, low_open=True)
-    c_eta = check_float("c_eta", s["c_eta"], 0, low_open=True)
+    snaps = np.unique(np.linspace(0, steps, s["points"]).astype(int))
     rows = []
     fig = Figure(figsize=(11, 8), layout="constrained")
     axes = fig.subplots(2, 2)
-    for row, k in enumerate(tqdm((check_int("k_small", s["k_small"], 1),
-                                  check_int("k_large", s["k_large"], 1)),
-                                 desc="dynamics (k)", disable=quiet)):
+    for row, k in enumerate(tqdm((s["k_small"], s["k_large"]), desc="dynamics (k)",
+                                 disable=quiet)):
         res = train(x, y, k, replicas=runs, steps=steps, gamma=gamma, c_eta=c_eta,
                     seed=substream(seed, "dynamics", k), snapshot_steps=snaps)
         size = np.empty((snaps.size, 8))

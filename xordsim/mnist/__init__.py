@@ -2,5 +2,7 @@
 
 Modules, lowest layer first: ``idx``/``data``/``fetch`` (datasets) -> ``layers``
 -> ``net`` -> ``optim``/``train`` -> ``cluster`` -> ``experiments`` ->
-``figures`` -> ``cli``. Settings and their rationale are in ``docs/mnist.md``.
+``figures``; ``config`` (every setting, declared once; no NumPy) sits below them all.
+The commands are in ``xordsim.cli`` (``mnist train|cluster|compress``, ``data fetch``).
+Settings and their rationale are in ``docs/mnist.md``.
 """

@@ -24,6 +24,15 @@ def unit_filters(w: np.ndarray) -> np.ndarray:
     return v / norms
 
 
+def kmeans_random_state(seed: int) -> int:
+    """scikit-learn's ``random_state`` for ``seed``: the seed itself below 2**32 (its
+    limit), else a 32-bit value derived from it with NumPy's ``SeedSequence``."""
+    seed = check_int("seed", seed, 0)
+    if seed < 2**32:
+        return seed
+    return int(np.random.SeedSequence(seed).generate_state(1, np.uint32)[0])
+
+
 def kmeans_centers(vectors: np.ndarray, k: int = 4, seed: int = 0, n_init: int = 10) -> np.ndarray:
     """k-means centres (k, d) of the rows of ``vectors`` (scikit-learn ``KMeans``).
 
@@ -36,7 +45,8 @@ def kmeans_centers(vectors: np.ndarray, k: int = 4, seed: int = 0, n_init: int =
         raise InputError("k-means needs scikit-learn (pip install scikit-learn)") from None
     vectors = np.asarray(vectors, dtype=np.float64)
     k = check_int("clusters", k, 1, len(vectors))
-    km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(vectors)
+    km = KMeans(n_clusters=k, n_init=n_init, random_state=kmeans_random_state(seed))
+    km = km.fit(vectors)
     sizes = np.bincount(km.labels_, minlength=k)
     order = np.argsort(-sizes, kind="stable")
     return km.cluster_centers_[order]

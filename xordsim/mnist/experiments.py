@@ -7,9 +7,10 @@
   centres of the trained large network (only the conv bias and the fully
   connected layer are trained), (iii) the large network trained normally.
 
-Settings are plain dicts; :data:`FIG4A_DEFAULTS` and :data:`FIG4B_DEFAULTS`
-(documented in ``docs/mnist.md``) give the defaults and the types that
-``--set KEY=VALUE`` is parsed against.
+Settings are plain dicts declared in :mod:`xordsim.figures.registry` (figures
+``fig4a`` and ``fig4b``: kinds, defaults, ranges, ``quick`` / ``tiny`` modes; documented
+in ``docs/mnist.md``). Each function takes the full settings dict, or any part of it:
+the rest comes from the registry's defaults, and every value is checked before any work.
 """
 
 from __future__ import annotations
@@ -20,62 +21,17 @@ import numpy as np
 from scipy import stats
 from tqdm.auto import tqdm
 
-from xordsim._validate import InputError, check_choice, check_float, check_int
+from xordsim._validate import check_choice
+from xordsim.figures.registry import get as get_figure
 from xordsim.mnist.cluster import filter_angles, kmeans_centers, unit_filters
-from xordsim.mnist.data import DATASETS, Dataset, load_dataset, stratified_indices
+from xordsim.mnist.data import Dataset, load_dataset, stratified_indices
 from xordsim.mnist.net import ConvNet, init_params
 from xordsim.mnist.train import TrainConfig, evaluate, train
 
-_COMMON = {
-    "dataset": "mnist5k",
-    "data_dir": "",
-    "n_train": 4000,
-    "n_test": 1000,
-    "filter_size": 3,
-    "epochs": 10,
-    "min_steps": 300,
-    "batch_size": 64,
-    "optimizer": "adam",
-    "lr": 1e-3,
-    "beta1": 0.9,
-    "beta2": 0.999,
-    "eps": 1e-8,
-    "init_scale": 0.1,
-}
 
-#: Defaults of Figure 4a.
-FIG4A_DEFAULTS: dict = {**_COMMON, "channels": 120, "clusters": 4, "bins": 36}
-
-#: Defaults of Figure 4b.
-FIG4B_DEFAULTS: dict = {
-    **_COMMON,
-    "train_sizes": (250, 500, 1000, 2000, 4000),
-    "seeds": 3,
-    "small_channels": 4,
-    "large_channels": 120,
-    "center_norm": "raw",
-    "lr": 3e-3,
-    "small_epochs_factor": 3,
-}
-
-#: Smaller settings used by ``run_all(quick=True)`` (about a minute for both figures).
-FIG4A_QUICK: dict = {"n_train": 1000, "epochs": 4, "min_steps": 0}
-FIG4B_QUICK: dict = {"train_sizes": (250, 1000, 2000), "seeds": 2, "epochs": 4, "min_steps": 100}
-
-
-def _settings(defaults: dict, settings: dict | None) -> dict:
-    s = dict(defaults)
-    for key, value in (settings or {}).items():
-        if key not in defaults:
-            raise InputError(f"unknown setting {key!r}; allowed: {', '.join(sorted(defaults))}")
-        s[key] = value
-    check_choice("dataset", s["dataset"], DATASETS)
-    for key in ("n_train", "n_test", "filter_size", "epochs", "batch_size"):
-        check_int(key, s[key], 1, 10_000_000)
-    check_int("min_steps", s["min_steps"], 0, 10_000_000)
-    check_float("init_scale", s["init_scale"], 0.0, None, low_open=True)
-    _config(s, 0)  # validates the optimiser settings before any work
-    return s
+def _settings(name: str, settings: dict | None) -> dict:
+    """The full validated settings of figure ``name`` (registry defaults for what is missing)."""
+    return get_figure(name).resolve(settings)
 
 
 def _config(s: dict, seed: int) -> TrainConfig:
@@ -100,16 +56,16 @@ def fig4a(settings: dict | None = None, seed: int = 0, quiet: bool = True,
           data: Dataset | None = None) -> dict:
     """Angles of trained and random filters to their closest k-means centre.
 
+    ``settings``: those of figure ``fig4a`` (:mod:`xordsim.figures.registry`); missing keys
+    take the registry's defaults. ``data`` replaces the dataset the settings name.
+
     Returns
     -------
     dict with ``angles_trained``, ``angles_random`` (degrees), their medians,
     the Mann-Whitney U and Kolmogorov-Smirnov p-values, the trained network's
     test error, the centres, the settings used and the wall time.
     """
-    s = _settings(FIG4A_DEFAULTS, settings)
-    check_int("channels", s["channels"], 1, 100_000)
-    check_int("clusters", s["clusters"], 1, s["channels"])
-    check_int("bins", s["bins"], 1, 1000)
+    s = _settings("fig4a", settings)
     t0 = time.perf_counter()
     data = data or _load(s, seed)
     net = ConvNet.create(s["channels"], s["filter_size"], seed, conv_scale=s["init_scale"])
@@ -171,23 +127,18 @@ def fig4b(settings: dict | None = None, seed: int = 0, quiet: bool = True,
     (and minimum steps) of the large one: with few parameters they converge
     more slowly, and they are cheap.
 
+    ``settings``: those of figure ``fig4b`` (:mod:`xordsim.figures.registry`); missing keys
+    take the registry's defaults. ``data`` replaces the dataset the settings name.
+
     Returns
     -------
     dict with ``train_sizes``, ``errors`` ``{"small"|"compressed"|"large":
     array (sizes, seeds)}``, their means and standard deviations, the settings
     and the wall time.
     """
-    s = _settings(FIG4B_DEFAULTS, settings)
-    sizes = tuple(int(n) for n in s["train_sizes"])
-    if not sizes:
-        raise InputError("train_sizes must list at least one size")
-    for n in sizes:
-        check_int("train_sizes", n, 1, s["n_train"])
-    seeds = check_int("seeds", s["seeds"], 1, 1000)
-    small = check_int("small_channels", s["small_channels"], 1, 100_000)
-    large = check_int("large_channels", s["large_channels"], small, 100_000)
-    check_choice("center_norm", s["center_norm"], ("raw", "unit"))
-    factor = check_int("small_epochs_factor", s["small_epochs_factor"], 1, 1000)
+    s = _settings("fig4b", settings)
+    sizes, seeds = s["train_sizes"], s["seeds"]
+    small, large, factor = s["small_channels"], s["large_channels"], s["small_epochs_factor"]
     t0 = time.perf_counter()
     data = data or _load(s, seed)
     errors = {k: np.full((len(sizes), seeds), np.nan) for k in ("small", "compressed", "large")}

@@ -3,6 +3,8 @@
 Only :mod:`urllib` is used. Each file is streamed into a temporary file beside
 its destination, hashed, and renamed into place only when the checksum matches;
 on a mismatch the temporary file is deleted and an :class:`InputError` says so.
+When a download fails, the directories :func:`fetch` created are removed again (with
+what it had put there); files already verified in an existing directory are kept.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -18,6 +21,10 @@ from tqdm.auto import tqdm
 
 from xordsim._validate import InputError
 from xordsim.io import atomic_path
+from xordsim.mnist.config import FETCHABLE, MIRROR_ENV
+
+__all__ = ["DEFAULT_MIRROR", "FETCHABLE", "MIRROR_ENV", "MNIST_SHA256", "check_mirror", "fetch",
+           "sha256_file"]
 
 DEFAULT_MIRROR = "https://storage.googleapis.com/cvdf-datasets/mnist/"
 
@@ -28,7 +35,6 @@ MNIST_SHA256 = {
     "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
     "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
 }
-FETCHABLE = ("mnist",)
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -70,14 +76,33 @@ def fetch(
         The verified files.
     """
     checksums = MNIST_SHA256 if checksums is None else checksums
-    if not mirror.startswith(("http://", "https://", "file://")):
-        raise InputError(f"mirror must be an http(s):// or file:// URL; got {mirror!r}")
-    base = mirror if mirror.endswith("/") else mirror + "/"
+    base = check_mirror(mirror)
     dest = Path(dest)
+    created = dest
+    while not created.parent.exists() and created.parent != created:
+        created = created.parent  # the topmost directory this call creates
+    created = None if dest.exists() else created
     try:
         dest.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError(f"dir {dest}: cannot create ({exc.strerror or exc})") from None
+        raise InputError(f"--dir {dest}: cannot create ({exc.strerror or exc})") from None
+    try:
+        return _fetch_all(dest, base, checksums, quiet, timeout)
+    except BaseException:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+        raise
+
+
+def check_mirror(mirror: str) -> str:
+    """The mirror's base URL (ending in ``/``); raise unless it is http(s):// or file://."""
+    if not isinstance(mirror, str) or not mirror.startswith(("http://", "https://", "file://")):
+        raise InputError(f"--mirror must be an http(s):// or file:// URL; got {mirror!r}")
+    return mirror if mirror.endswith("/") else mirror + "/"
+
+
+def _fetch_all(dest: Path, base: str, checksums: dict[str, str], quiet: bool, timeout: float
+               ) -> list[Path]:
     out = []
     for name, expected in checksums.items():
         target = dest / name

@@ -1,7 +1,8 @@
-"""Figures 4a and 4b: PNG + SVG, the CSVs of the numbers behind each, and a JSON sidecar.
+"""Figures 4a and 4b: PNG + SVG and the CSVs of the numbers behind each.
 
-``FIGURES`` maps a name to ``builder(out_dir, seed, set_pairs, quiet) -> list[Path]``
-(used by ``xordsim figure``); :func:`run_all` draws both (``xordsim reproduce``).
+The builders :func:`build_fig4a` and :func:`build_fig4b` are registered in
+:mod:`xordsim.figures.registry` (settings, ``quick`` / ``tiny`` modes, the ``mnist``
+extra) and called by :func:`xordsim.figures.draw`, which writes ``NAME.json``.
 """
 
 from __future__ import annotations
@@ -12,20 +13,17 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from xordsim._validate import parse_settings
-from xordsim.io import save_figure, write_csv, write_json
+from xordsim.io import save_figure, write_csv
 from xordsim.mnist import experiments as ex
 
 COLORS = {"small": "tab:red", "compressed": "tab:blue", "large": "tab:green"}
 
 
-def _sidecar(out_dir: Path, name: str, title: str, caption: str, res: dict,
-             paths: list[Path]) -> Path:
-    """``NAME.json`` beside the figure: caption, settings, seed, files and run time."""
-    return write_json(out_dir / f"{name}.json", {
-        "name": name, "title": title, "caption": caption, "seed": int(res["seed"]),
-        "settings": res["settings"], "files": [p.name for p in paths],
-        "seconds": res["seconds"]})
+def _summary_value(v):
+    """A setting as one CSV cell: lists joined with '|', an unset path as ''."""
+    if isinstance(v, (tuple, list)):
+        return "|".join(map(str, v))
+    return "" if v is None else v
 
 
 def _train_text(s: dict) -> str:
@@ -36,8 +34,11 @@ def _train_text(s: dict) -> str:
             f"{s['batch_size']}, {s['epochs']} epochs{steps}; conv init scale {s['init_scale']:g}")
 
 
-def draw_fig4a(res: dict, out_dir: Path) -> list[Path]:
-    """Draw the histograms of angles to the closest centre; write PNG, SVG and two CSVs."""
+def draw_fig4a(res: dict, out_dir: Path) -> tuple[str, list[Path]]:
+    """Draw the histograms of angles to the closest centre; write PNG, SVG and two CSVs.
+
+    Returns the caption and the paths written.
+    """
     s = res["settings"]
     out_dir = Path(out_dir)
     tr, rd = res["angles_trained"], res["angles_random"]
@@ -75,14 +76,16 @@ def draw_fig4a(res: dict, out_dir: Path) -> list[Path]:
         ["final_train_loss", res["final_train_loss"]], ["epochs_run", res["epochs_run"]],
         ["n_train", res["n_train"]], ["n_test", res["n_test"]], ["seed", res["seed"]],
         ["seconds", res["seconds"]],
-    ] + [[k, "|".join(map(str, v)) if isinstance(v, tuple) else v] for k, v in s.items()]
+    ] + [[k, _summary_value(v)] for k, v in s.items()]
     paths.append(write_csv(out_dir / "fig4a_summary.csv", ["quantity", "value"], summary))
-    paths.append(_sidecar(out_dir, "fig4a", ax.get_title(), caption, res, paths))
-    return paths
+    return caption, paths
 
 
-def draw_fig4b(res: dict, out_dir: Path) -> list[Path]:
-    """Draw test error against training-set size; write PNG, SVG and two CSVs."""
+def draw_fig4b(res: dict, out_dir: Path) -> tuple[str, list[Path]]:
+    """Draw test error against training-set size; write PNG, SVG and two CSVs.
+
+    Returns the caption and the paths written.
+    """
     s = res["settings"]
     out_dir = Path(out_dir)
     sizes = res["train_sizes"]
@@ -127,28 +130,14 @@ def draw_fig4b(res: dict, out_dir: Path) -> list[Path]:
             for key in ("small", "compressed", "large") for i, n in enumerate(sizes)]
     header = ["train_size", "network", "mean_error", "sd_error", "seeds"]
     paths.append(write_csv(out_dir / "fig4b_summary.csv", header, summ))
-    paths.append(_sidecar(out_dir, "fig4b", ax.get_title(), caption, res, paths))
-    return paths
+    return caption, paths
 
 
-def figure_4a(out_dir: Path, seed: int, set_pairs: list[str], quiet: bool) -> list[Path]:
-    """``xordsim figure fig4a``: run the clustering experiment and draw it."""
-    res = ex.fig4a(parse_settings(set_pairs, ex.FIG4A_DEFAULTS), seed, quiet)
-    return draw_fig4a(res, Path(out_dir))
+def build_fig4a(settings: dict, seed: int, out_dir: Path, quiet: bool):
+    """Figure ``fig4a``: run the clustering experiment and draw it -> (caption, paths)."""
+    return draw_fig4a(ex.fig4a(settings, seed, quiet), Path(out_dir))
 
 
-def figure_4b(out_dir: Path, seed: int, set_pairs: list[str], quiet: bool) -> list[Path]:
-    """``xordsim figure fig4b``: run the exploration experiment and draw it."""
-    res = ex.fig4b(parse_settings(set_pairs, ex.FIG4B_DEFAULTS), seed, quiet)
-    return draw_fig4b(res, Path(out_dir))
-
-
-FIGURES = {"fig4a": figure_4a, "fig4b": figure_4b}
-
-
-def run_all(out_dir: Path, seed: int = 0, quick: bool = False, quiet: bool = False) -> list[Path]:
-    """Draw Figures 4a and 4b (smaller settings when ``quick``) into ``out_dir``."""
-    a = ex.fig4a(ex.FIG4A_QUICK if quick else None, seed, quiet)
-    paths = draw_fig4a(a, Path(out_dir))
-    b = ex.fig4b(ex.FIG4B_QUICK if quick else None, seed, quiet)
-    return paths + draw_fig4b(b, Path(out_dir))
+def build_fig4b(settings: dict, seed: int, out_dir: Path, quiet: bool):
+    """Figure ``fig4b``: run the exploration experiment and draw it -> (caption, paths)."""
+    return draw_fig4b(ex.fig4b(settings, seed, quiet), Path(out_dir))

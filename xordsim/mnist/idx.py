@@ -10,6 +10,8 @@ one-line message naming the file.
 from __future__ import annotations
 
 import gzip
+import io
+import math
 import os
 import struct
 import zlib
@@ -21,23 +23,39 @@ from xordsim._validate import InputError
 from xordsim.io import atomic_path
 
 _MAX_BYTES = 2**31  # refuse absurd headers before allocating
+_GZIP_RATIO = 1100  # the most a deflate stream can expand (zlib's limit is about 1032:1)
 
 
-def _read_bytes(path: Path) -> bytes:
+def _open(path: Path) -> tuple[io.BufferedIOBase, int, bool]:
+    """The file opened for reading (decompressing gzip), its size on disk, and whether it
+    is gzip-compressed."""
     try:
-        raw = path.read_bytes()
+        raw = path.open("rb")
+        size = os.fstat(raw.fileno()).st_size
+        magic = raw.read(2)
+        raw.seek(0)
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if path.suffix == ".gz" or raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise InputError(f"{path}: corrupt or truncated gzip data ({exc})") from None
-    return raw
+    if path.suffix == ".gz" or magic == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=raw, mode="rb"), size, True
+    return raw, size, False
+
+
+def _read(fh, n: int, path: Path) -> bytes:
+    """Up to ``n`` bytes (fewer only at the end of the data)."""
+    try:
+        out = fh.read(n)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"{path}: corrupt or truncated gzip data ({exc})") from None
+    return out
 
 
 def read_idx(path: str | os.PathLike, ndim: int | None = None) -> np.ndarray:
     """Read an unsigned-byte IDX file (optionally gzip-compressed).
+
+    The header is read first; the size it declares is checked against a plausible limit
+    and, for a gzip file, against the most its compressed size can hold, before the data
+    is read, so a corrupt header never makes a large allocation.
 
     Parameters
     ----------
@@ -50,42 +68,54 @@ def read_idx(path: str | os.PathLike, ndim: int | None = None) -> np.ndarray:
     ndarray of uint8 with the shape stored in the header.
     """
     path = Path(path)
-    raw = _read_bytes(path)
-    if len(raw) < 4:
-        raise InputError(f"{path}: file too short for an IDX header ({len(raw)} bytes)")
-    z0, z1, dtype_code, nd = raw[0], raw[1], raw[2], raw[3]
-    if z0 != 0 or z1 != 0:
-        raise InputError(f"{path}: bad magic number 0x{raw[:4].hex()} (must start with 0000)")
-    if dtype_code != 0x08:
-        raise InputError(
-            f"{path}: bad magic number 0x{raw[:4].hex()} (data type 0x{dtype_code:02x},"
-            " only unsigned byte 0x08 is supported)"
-        )
-    if ndim is not None and nd != ndim:
-        raise InputError(
-            f"{path}: bad magic number 0x{raw[:4].hex()} ({nd} dimensions, expected {ndim})"
-        )
-    if nd == 0:
-        raise InputError(f"{path}: IDX header declares 0 dimensions")
-    header = 4 + 4 * nd
-    if len(raw) < header:
-        raise InputError(f"{path}: truncated header ({len(raw)} bytes, need {header})")
-    dims = struct.unpack(f">{nd}I", raw[4:header])
-    size = int(np.prod(dims, dtype=np.int64))
-    if size > _MAX_BYTES:
-        raise InputError(f"{path}: dimensions {dims} are implausibly large")
-    have = len(raw) - header
-    if have < size:
-        raise InputError(
-            f"{path}: truncated: dimensions {'x'.join(map(str, dims))} need {size} data bytes,"
-            f" file has {have}"
-        )
-    if have > size:
-        raise InputError(
-            f"{path}: {have - size} unexpected bytes after the data"
-            f" (dimensions {'x'.join(map(str, dims))})"
-        )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims).copy()
+    fh, file_size, gz = _open(path)
+    with fh:
+        head = _read(fh, 4, path)
+        if len(head) < 4:
+            raise InputError(f"{path}: file too short for an IDX header ({len(head)} bytes)")
+        z0, z1, dtype_code, nd = head
+        if z0 != 0 or z1 != 0:
+            raise InputError(f"{path}: bad magic number 0x{head.hex()} (must start with 0000)")
+        if dtype_code != 0x08:
+            raise InputError(
+                f"{path}: bad magic number 0x{head.hex()} (data type 0x{dtype_code:02x},"
+                " only unsigned byte 0x08 is supported)"
+            )
+        if ndim is not None and nd != ndim:
+            raise InputError(
+                f"{path}: bad magic number 0x{head.hex()} ({nd} dimensions, expected {ndim})"
+            )
+        if nd == 0:
+            raise InputError(f"{path}: IDX header declares 0 dimensions")
+        header = 4 + 4 * nd
+        rest = _read(fh, 4 * nd, path)
+        if len(rest) < 4 * nd:
+            raise InputError(f"{path}: truncated header ({4 + len(rest)} bytes, need {header})")
+        dims = struct.unpack(f">{nd}I", rest)
+        shape = "x".join(map(str, dims))
+        size = math.prod(dims)
+        if size > _MAX_BYTES:
+            raise InputError(f"{path}: dimensions {shape} are implausibly large")
+        if size > (_GZIP_RATIO * file_size if gz else file_size - header):
+            # the file cannot hold that much data: report it as truncated without reading
+            have = f"file has {file_size - header}" if not gz else (
+                f"a gzip file of {file_size} bytes cannot hold them")
+            raise InputError(
+                f"{path}: truncated: dimensions {shape} need {size} data bytes, {have}")
+        data = _read(fh, size + 1, path)
+        if gz and len(data) > size:
+            raise InputError(f"{path}: unexpected bytes after the data (dimensions {shape})")
+        if not gz and file_size - header > size:
+            raise InputError(
+                f"{path}: {file_size - header - size} unexpected bytes after the data"
+                f" (dimensions {shape})"
+            )
+        if len(data) < size:
+            raise InputError(
+                f"{path}: truncated: dimensions {shape} need {size} data bytes,"
+                f" file has {len(data)}"
+            )
+    return np.frombuffer(data, dtype=np.uint8).reshape(dims).copy()
 
 
 def read_idx_pair(

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from xordsim._validate import check_choice, check_float
+from xordsim.mnist.config import OPTIMIZERS, TrainConfig
 
-OPTIMIZERS = ("adam", "sgd")
+_P = TrainConfig.params()  # the one declaration of each hyper-parameter and its range
 
 
 class SGD:
     """Plain stochastic gradient descent: ``p -= lr * g``."""
 
     def __init__(self, lr: float = 0.01):
-        self.lr = check_float("lr", lr, 0.0, None, low_open=True)
+        self.lr = _P["lr"].check(lr)
 
     def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
         """Update every parameter that has a gradient (frozen ones have none)."""
@@ -27,10 +27,10 @@ class Adam:
     def __init__(
         self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8
     ):
-        self.lr = check_float("lr", lr, 0.0, None, low_open=True)
-        self.beta1 = check_float("beta1", beta1, 0.0, 1.0, high_open=True)
-        self.beta2 = check_float("beta2", beta2, 0.0, 1.0, high_open=True)
-        self.eps = check_float("eps", eps, 0.0, None, low_open=True)
+        self.lr = _P["lr"].check(lr)
+        self.beta1 = _P["beta1"].check(beta1)
+        self.beta2 = _P["beta2"].check(beta2)
+        self.eps = _P["eps"].check(eps)
         self.t = 0
         self.m: dict[str, np.ndarray] = {}
         self.v: dict[str, np.ndarray] = {}
@@ -59,7 +59,10 @@ def make_optimizer(
     name: str, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8
 ) -> Adam | SGD:
     """``"adam"`` or ``"sgd"`` with the given hyper-parameters (SGD ignores betas and eps)."""
-    check_choice("optimizer", name, OPTIMIZERS)
+    name = _P["optimizer"].check(name)
     if name == "adam":
         return Adam(lr, beta1, beta2, eps)
     return SGD(lr)
+
+
+__all__ = ["OPTIMIZERS", "SGD", "Adam", "make_optimizer"]

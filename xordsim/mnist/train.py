@@ -3,65 +3,68 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from xordsim._validate import InputError, check_choice, check_float, check_int
+from xordsim._validate import InputError
+from xordsim.mnist.config import IMAGE_SIZE, N_CLASSES, NetConfig, TrainConfig
 from xordsim.mnist.net import ConvNet
-from xordsim.mnist.optim import OPTIMIZERS, make_optimizer
+from xordsim.mnist.optim import make_optimizer
+
+#: Images per forward pass in :func:`evaluate`.
+EVAL_BATCH = 500
 
 
-@dataclass
-class TrainConfig:
-    """Training hyper-parameters (defaults documented in ``docs/mnist.md``).
+def memory_estimate(
+    net: NetConfig,
+    config: TrainConfig,
+    n_train: int,
+    n_test: int,
+    itemsize: int = 4,
+    image_size: int = IMAGE_SIZE,
+    n_classes: int = N_CLASSES,
+) -> dict[str, int]:
+    """Bytes the arrays of :func:`train` and :func:`evaluate` need at their peak, by part.
 
-    Attributes
-    ----------
-    epochs : int
-        Passes over the training set (>= 1).
-    min_steps : int
-        Lower bound on the number of optimiser steps: small training sets get
-        ``ceil(min_steps / batches_per_epoch)`` epochs when that is larger.
-    batch_size : int
-    optimizer : {"adam", "sgd"}
-    lr, beta1, beta2, eps : float
-        Adam's (or SGD's) hyper-parameters.
-    seed : int
-        Seeds the minibatch order.
+    From the shapes they allocate (float32: ``itemsize`` 4), with B images per pass and
+    ``D = (Ho // 2)^2 C`` pooled features, ``Ho = image_size - f + 1``:
+
+    * ``data``: the training and test images (float32, and their uint8 source);
+    * ``model``: the parameters, their gradients and Adam's two moments;
+    * ``batch``: one training step: the batch, its im2col patches (B Ho^2 f^2), the conv
+      output or its gradient (B Ho^2 C), and the pooled activations, arg-max, ReLU mask and
+      their gradients (B D each);
+    * ``eval``: one forward pass of :func:`evaluate` (``EVAL_BATCH`` images);
+    * ``update``: the temporaries of one Adam update (about three parameter-sized arrays).
+
+    ``total`` = data + model + max(batch, eval, update): the passes and the update never
+    overlap. It errs on the large side (by at most about 1.5x).
     """
+    c, f = net.channels, net.filter_size
+    ho = max(image_size - f + 1, 0)
+    d = (ho // 2) ** 2 * c
+    params = (c * f * f + c + d * n_classes + n_classes) * itemsize
+    moments = 2 * params if config.optimizer == "adam" else 0
 
-    epochs: int = 10
-    min_steps: int = 0
-    batch_size: int = 64
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
-    seed: int = 0
+    def one_pass(b: int, backward: bool) -> int:
+        pixels = b * image_size * image_size * itemsize
+        cols = b * ho * ho * f * f * itemsize
+        conv = b * ho * ho * c * itemsize
+        pooled = b * d * ((3 * itemsize + 2) if backward else (2 * itemsize + 1))
+        logits = 4 * b * n_classes * 8
+        return pixels + cols + conv + pooled + logits
 
-    def validate(self) -> TrainConfig:
-        """Check every field; raise :class:`InputError` on the first bad one."""
-        check_int("epochs", self.epochs, 1, 100_000)
-        check_int("min_steps", self.min_steps, 0, 10_000_000)
-        check_int("batch_size", self.batch_size, 1, 1_000_000)
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_float("lr", self.lr, 0.0, None, low_open=True)
-        check_float("beta1", self.beta1, 0.0, 1.0, high_open=True)
-        check_float("beta2", self.beta2, 0.0, 1.0, high_open=True)
-        check_float("eps", self.eps, 0.0, None, low_open=True)
-        check_int("seed", self.seed, 0, 2**63 - 1)
-        return self
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-    def epochs_for(self, n: int) -> int:
-        """Number of epochs used on a training set of ``n`` images."""
-        per_epoch = math.ceil(n / self.batch_size)
-        return max(self.epochs, math.ceil(self.min_steps / per_epoch)) if per_epoch else 0
+    parts = {
+        "data": (n_train + n_test) * image_size * image_size * (itemsize + 1),
+        "model": 2 * params + moments,
+        "batch": one_pass(min(config.batch_size, n_train), True),
+        "eval": one_pass(min(EVAL_BATCH, n_test), False),
+        "update": 3 * params,
+    }
+    parts["total"] = (parts["data"] + parts["model"]
+                      + max(parts["batch"], parts["eval"], parts["update"]))
+    return {k: int(v) for k, v in parts.items()}
 
 
 def train(
@@ -89,7 +92,7 @@ def train(
     -------
     dict with ``"loss"`` (one mean minibatch loss per epoch) and ``"epochs"``.
     """
-    config = (config or TrainConfig()).validate()
+    config = config or TrainConfig()
     n = len(x)
     if n == 0 or len(y) != n:
         raise InputError(f"training set must be non-empty with one label per image; got {n}")
@@ -116,9 +119,13 @@ def train(
     return history
 
 
-def evaluate(net: ConvNet, x: np.ndarray, y: np.ndarray, batch_size: int = 500) -> float:
+def evaluate(net: ConvNet, x: np.ndarray, y: np.ndarray, batch_size: int = EVAL_BATCH
+             ) -> float:
     """Classification error (fraction wrong) of ``net`` on ``(x, y)``."""
     if len(x) == 0:
         raise InputError("evaluation set must be non-empty")
     pred = net.predict(np.asarray(x, dtype=net.dtype), batch_size)
     return float(np.mean(pred != np.asarray(y)))
+
+
+__all__ = ["EVAL_BATCH", "TrainConfig", "evaluate", "memory_estimate", "train"]

