@@ -86,3 +86,26 @@ def test_train_text_summary_xor_and_shared(capsys, tmp_path):
     assert code == 0
     z = np.load(path)
     assert z["x"].shape == (8, 5, 2) and z["y"].shape == (8,)
+
+
+@pytest.mark.parametrize("argv,stored", [
+    (["--k", "6", "--replicas", "20", "--steps", "300", "--seed", "3"],
+     "ref_train_xord_k6_r20_t300_s3.npz"),
+    (["--problem", "xor", "--k", "4", "--replicas", "16", "--steps", "200", "--seed", "5"],
+     "ref_train_xor_k4_r16_t200_s5.npz"),
+])
+def test_save_bit_identical_to_results_stored_before_the_cli_rewrite(argv, stored, tmp_path,
+                                                                      capsys):
+    """The same seed gives the same data, initialization and results as the CLI of 0.1.0
+    (``tests/data/ref_*.npz`` were saved by it with ``--save``)."""
+    from pathlib import Path
+
+    path = tmp_path / "run.npz"
+    code, _, _ = run_cli(["train", *argv, "--save", str(path)], capsys)
+    assert code == 0
+    ref = np.load(Path(__file__).parent / "data" / stored)
+    new = np.load(path)
+    for key in ("x", "y", "w0", "u0", "w", "u", "train_error", "test_error", "converged_step",
+                "status", "loss"):
+        assert new[key].dtype == ref[key].dtype, key
+        assert np.array_equal(new[key], ref[key], equal_nan=True), key
