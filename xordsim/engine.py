@@ -195,7 +195,7 @@ def _train_replica(r, w0, u0, grp, params, tables, result, snaps, sc):
                 active_r[g] += steps - step
 
 
-@dataclass
+@dataclass(repr=False)
 class TrainResult:
     """Output of :func:`train` for R replicas of k filters.
 
@@ -245,6 +245,23 @@ class TrainResult:
     snapshots_u: np.ndarray | None = None
     snapshots_active: np.ndarray | None = None
     seconds: float = 0.0
+
+    def __repr__(self) -> str:
+        """Shapes and headline numbers, not the arrays (3 significant digits)."""
+        from xordsim.fmt import sig
+
+        R, k = self.w.shape[0], self.w.shape[1]
+        ok = np.isfinite(self.test_error)
+        mean = float(self.test_error[ok].mean()) if ok.any() else float("nan")
+        counts = ", ".join(f"{name} {int((self.status == code).sum())}"
+                           for code, name in STATUS_NAMES.items()
+                           if (self.status == code).any())
+        snaps = f", snapshots at {self.snapshot_steps.size} steps" if self.snapshot_steps.size \
+            else ""
+        return (f"TrainResult(R={R}, k={k}, problem={self.params.get('problem')!r}, "
+                f"steps<={self.params.get('steps')}; {counts}; converged fraction "
+                f"{sig(float(self.converged.mean()))}; mean test error {sig(mean)}; "
+                f"w, u: {self.w.shape}{snaps})")
 
     @property
     def converged(self) -> np.ndarray:

@@ -126,31 +126,41 @@ def run(args) -> int:
 
 
 def summarize(res) -> dict:
-    """Summary of a :class:`~xordsim.engine.TrainResult`: fractions and 95% intervals."""
+    """Summary of a :class:`~xordsim.engine.TrainResult`: counts, fractions and 95% intervals.
+
+    Fractions: Clopper–Pearson. Mean errors (bounded in [0, 1], skewed): the BCa bootstrap
+    of :func:`xordsim.stats.bounded_mean_ci`, seeded by the run's seed. Diverged replicas
+    are counted and excluded from the means.
+    """
     from xordsim.engine import STATUS_NAMES
-    from xordsim.stats import mean_ci, proportion_ci
+    from xordsim.stats import bounded_mean_ci, proportion_ci
 
     R = res.status.size
     n_conv = int(res.converged.sum())
     conv_ci = proportion_ci(n_conv, R)
     ok = ~res.diverged
-    tr = mean_ci(res.train_error[ok])
-    te = mean_ci(res.test_error[ok])
-    counts = {STATUS_NAMES[s]: int((res.status == s).sum()) for s in STATUS_NAMES}
     cfg = res.config
+    tr = bounded_mean_ci(res.train_error[ok], seed=cfg.seed)
+    te = bounded_mean_ci(res.test_error[ok], seed=cfg.seed)
+    tc = bounded_mean_ci(res.test_error[res.converged], seed=cfg.seed)
+    counts = {STATUS_NAMES[s]: int((res.status == s).sum()) for s in STATUS_NAMES}
     params = dict(res.params, seed=cfg.seed, data=cfg.data if cfg.problem == "xord" else "xor",
                   distribution=cfg.distribution, prior_pos=cfg.prior_pos)
     return {
         "params": params,
         "replicas": R,
         "status_counts": counts,
+        "converged": n_conv,
         "fraction_converged": n_conv / R,
         "fraction_converged_ci95": list(conv_ci),
         "train_error_mean": tr[0],
         "train_error_ci95": [tr[1], tr[2]],
         "test_error_mean": te[0],
         "test_error_ci95": [te[1], te[2]],
-        "test_error_converged_mean": mean_ci(res.test_error[res.converged])[0],
+        "test_error_converged_mean": tc[0],
+        "test_error_converged_ci95": [tc[1], tc[2]],
+        "interval_method": "fractions: Clopper-Pearson; mean errors: BCa bootstrap "
+                           "(4000 resamples, seeded), exact bound when all values are equal",
         "mean_steps_to_converge": float(res.converged_step[res.converged].mean())
         if n_conv else None,
         "seconds": res.seconds,
@@ -158,22 +168,31 @@ def summarize(res) -> dict:
 
 
 def format_summary(s: dict) -> str:
+    """The human-readable summary (3 significant digits; 95% intervals on one line)."""
+    from xordsim.fmt import interval, sig
+
     p = s["params"]
+    data = f" data={p['data']}" if p["problem"] == "xord" else ""
     lines = [
-        f"xordsim train: {p['problem'].upper()} k={p['k']} d={p['d']} n={p['n']} "
-        f"({p.get('data', '')}) gamma={p['gamma']:g} lr={p['lr']:.4g} "
-        f"init_std={p['init_std']:.3g} steps<={p['steps']} seed={p.get('seed')}",
+        f"xordsim train: {p['problem'].upper()} k={p['k']} d={p['d']} n={p['n']}{data} "
+        f"gamma={sig(p['gamma'])} lr={sig(p['lr'])} init_std={sig(p['init_std'])} "
+        f"steps<={p['steps']} seed={p.get('seed')}",
         f"replicas: {s['replicas']}  " + "  ".join(f"{k}: {v}" for k, v in
                                                      s["status_counts"].items()),
-        f"fraction converged (zero loss): {s['fraction_converged']:.4f}  "
-        f"95% CI [{s['fraction_converged_ci95'][0]:.4f}, {s['fraction_converged_ci95'][1]:.4f}]"
-        " (Clopper-Pearson)",
-        f"train error: mean {s['train_error_mean']:.4f}  95% CI [{s['train_error_ci95'][0]:.4f}, "
-        f"{s['train_error_ci95'][1]:.4f}] (Student t over replicas)",
-        f"test error (exact over the distribution): mean {s['test_error_mean']:.4f}  95% CI "
-        f"[{s['test_error_ci95'][0]:.4f}, {s['test_error_ci95'][1]:.4f}]",
-        f"time: {s['seconds']:.2f} s",
+        f"converged (zero loss): {s['converged']} of {s['replicas']} = "
+        f"{sig(s['fraction_converged'])}  95% CI {interval(*s['fraction_converged_ci95'])} "
+        "(Clopper-Pearson)",
+        f"train error: mean {sig(s['train_error_mean'])}  95% CI "
+        f"{interval(*s['train_error_ci95'])}",
+        f"test error (exact over the distribution): mean {sig(s['test_error_mean'])}  95% CI "
+        f"{interval(*s['test_error_ci95'])}",
     ]
+    if s["converged"] and s["converged"] < s["replicas"]:
+        lines.append(f"  of the {s['converged']} converged runs: mean "
+                     f"{sig(s['test_error_converged_mean'])}  95% CI "
+                     f"{interval(*s['test_error_converged_ci95'])}")
+    lines += ["(error intervals: BCa bootstrap over replicas, 4000 resamples; exact bound when "
+              "all replicas agree)", f"time: {sig(s['seconds'])} s"]
     if s["status_counts"].get("diverged"):
         lines.append(f"warning: {s['status_counts']['diverged']} replicas diverged; their "
                      "errors are excluded from the means above")
