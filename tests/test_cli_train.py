@@ -79,7 +79,11 @@ def test_train_summary_json_and_save(tmp_path, capsys):
 
 def test_train_text_summary_xor_and_shared(capsys, tmp_path):
     code, out, _ = run_cli(["train", "--problem", "xor", "--k", "2", "--replicas", "50"], capsys)
-    assert code == 0 and "fraction converged" in out and "95% CI" in out
+    assert code == 0 and "converged (zero loss):" in out and "95% CI" in out
+    for line in out.splitlines():  # every interval of an error rate stays inside [0, 1]
+        if "error" in line and "95% CI [" in line:
+            low, high = line.split("95% CI [")[1].split("]")[0].split(", ")
+            assert 0 <= float(low) <= float(high) <= 1
     path = tmp_path / "s.npz"
     code, out, _ = run_cli(["train", "--data", "shared", "--d", "5", "--m", "4", "--k", "3",
                             "--replicas", "4", "--steps", "10", "--save", str(path)], capsys)
