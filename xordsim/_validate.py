@@ -10,6 +10,7 @@ imports nothing heavy (the CLI builds its parser from it).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -316,3 +317,50 @@ def _bytes(n: float) -> str:
             return f"{n:.3g} {unit}"
         n /= 1024
     return f"{n:.3g} B"  # pragma: no cover
+
+
+class Declared:
+    """Base of the frozen config dataclasses (:class:`xordsim.config.GDConfig`, the MNIST
+    configs): validation from the field declarations when built, ``replace`` with a
+    one-line error for an unknown name, and ``to_dict`` / ``from_dict`` round trips."""
+
+    def __post_init__(self):
+        self.validate()
+
+    @classmethod
+    def params(cls) -> dict[str, Param]:
+        """The declared parameters by field name (kind, default, range, help)."""
+        return declared_params(cls)
+
+    def validate(self):
+        """Check every field against its declaration (converting ints to floats where a
+        float is declared); raise :class:`InputError` naming the first bad one."""
+        for name, p in self.params().items():
+            value = getattr(self, name)
+            checked = p.check(value, name)
+            if checked is not value:
+                object.__setattr__(self, name, checked)
+        return self
+
+    def replace(self, **changes):
+        """``dataclasses.replace`` with a one-line error for an unknown name."""
+        unknown = sorted(set(changes) - set(self.params()))
+        if unknown:
+            raise InputError(f"{type(self).__name__} has no parameter {unknown[0]!r}; "
+                             f"allowed: {', '.join(self.params())}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, JSON-ready (round-trips through :meth:`from_dict`)."""
+        return {name: getattr(self, name) for name in self.params()}
+
+    @classmethod
+    def from_dict(cls, values):
+        """Build a config from a mapping (e.g. read from JSON); unknown keys are an error."""
+        if not isinstance(values, dict):
+            raise InputError(f"a {cls.__name__} is a mapping of parameters, got {values!r}")
+        unknown = sorted(set(values) - set(cls.params()))
+        if unknown:
+            raise InputError(f"{cls.__name__}: unknown parameter {unknown[0]!r}; allowed: "
+                             f"{', '.join(cls.params())}")
+        return cls(**values)

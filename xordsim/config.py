@@ -17,9 +17,8 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
 
-from xordsim._validate import InputError, Param, declared_params, param
+from xordsim._validate import Declared, param
 
 #: Optional dependency groups (``pip install "xordsim[NAME]"``, declared in setup.cfg):
 #: the importable modules each provides. Checked with ``importlib.util.find_spec``.
@@ -75,8 +74,12 @@ def theorem_6_3_steps(gamma: float, c_eta: float) -> int:
 
 
 @dataclass(frozen=True)
-class GDConfig:
+class GDConfig(Declared):
     """Hyper-parameters of one batched GD run of the network of Eq. 2 (Eq. 1 for XOR).
+
+    Every field is declared once (kind, default, range or choices, help); the config
+    checks itself when built, and ``params()``, ``replace()``, ``to_dict()`` and
+    ``from_dict()`` come from :class:`~xordsim._validate.Declared`.
 
     ``None`` in ``gamma``, ``lr`` and ``init_std`` means the paper's derived value
     (:attr:`margin`, :attr:`eta`, :attr:`sigma_g`). ``d``, ``m``, ``distribution``,
@@ -112,25 +115,6 @@ class GDConfig:
                               "divergence", low=0, low_open=True)
     seed: int = param("seed", 0, "random seed")
 
-    def __post_init__(self):
-        self.validate()
-
-    # -- declarations ---------------------------------------------------------------------
-
-    @classmethod
-    def params(cls) -> dict[str, Param]:
-        """The declared parameters by field name (kind, default, range, help)."""
-        return declared_params(cls)
-
-    def validate(self) -> GDConfig:
-        """Check every field against its declaration; raise :class:`InputError` if one is bad."""
-        for name, p in self.params().items():
-            value = getattr(self, name)
-            checked = p.check(value, name)
-            if checked is not value and checked != value:  # pragma: no cover - defensive
-                object.__setattr__(self, name, checked)
-        return self
-
     # -- derived values -------------------------------------------------------------------
 
     @property
@@ -153,30 +137,7 @@ class GDConfig:
         """The same run with gamma, lr and init_std written out (what a record should show)."""
         return dataclasses.replace(self, gamma=self.margin, lr=self.eta, init_std=self.sigma_g)
 
-    # -- variants and records -------------------------------------------------------------
-
-    def replace(self, **changes) -> GDConfig:
-        """``dataclasses.replace`` with a one-line error for an unknown name."""
-        unknown = sorted(set(changes) - set(self.params()))
-        if unknown:
-            raise InputError(f"GDConfig has no parameter {unknown[0]!r}; allowed: "
-                             f"{', '.join(self.params())}")
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Every field, JSON-ready (round-trips through :meth:`from_dict`)."""
-        return {name: getattr(self, name) for name in self.params()}
-
-    @classmethod
-    def from_dict(cls, values: dict) -> GDConfig:
-        """Build a config from a dict (e.g. read from JSON); unknown keys are an error."""
-        if not isinstance(values, dict):
-            raise InputError(f"a GDConfig is a mapping of parameters, got {values!r}")
-        unknown = sorted(set(values) - set(cls.params()))
-        if unknown:
-            raise InputError(f"unknown parameter {unknown[0]!r}; allowed: "
-                             f"{', '.join(cls.params())}")
-        return cls(**values)
+    # -- resources ----------------------------------------------------------------------
 
     def memory_bytes(self, snapshots: int = 0) -> int:
         """Rough size of the arrays a run of this config allocates (weights, data, results)."""
@@ -188,11 +149,6 @@ class GDConfig:
             sets = R if self.data == "fresh" else 1
             data = sets * n * (self.d * 2 + 8)  # int8 points; masks and labels
         return int(weights + data + R * 16 * 8 * 3)
-
-
-def config_option_names() -> dict[str, str]:
-    """Field name -> command-line option (``init_std`` -> ``--init-std``)."""
-    return {name: p.option for name, p in GDConfig.params().items()}
 
 
 __all__ = [

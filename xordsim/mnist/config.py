@@ -20,12 +20,11 @@ Import-light by rule: this module imports only the standard library and
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
 
-from xordsim._validate import InputError, Param, declared_params, param
+from xordsim._validate import Declared, InputError, Param, param
 
 #: Optimisers (:mod:`xordsim.mnist.optim`).
 OPTIMIZERS = ("adam", "sgd")
@@ -60,53 +59,8 @@ FIGURE_MIN_STEPS = 300
 FIG4B_LR = 3e-3
 
 
-class _Declared:
-    """What the frozen configs share: validation from the declarations, dict round trips."""
-
-    def __post_init__(self):
-        self.validate()
-
-    @classmethod
-    def params(cls) -> dict[str, Param]:
-        """The declared parameters by field name (kind, default, range, help)."""
-        return declared_params(cls)
-
-    def validate(self):
-        """Check every field against its declaration (converting ints to floats where a
-        float is declared); raise :class:`InputError` naming the first bad one."""
-        for name, p in self.params().items():
-            value = getattr(self, name)
-            checked = p.check(value, name)
-            if checked is not value:
-                object.__setattr__(self, name, checked)
-        return self
-
-    def replace(self, **changes):
-        """``dataclasses.replace`` with a one-line error for an unknown name."""
-        unknown = sorted(set(changes) - set(self.params()))
-        if unknown:
-            raise InputError(f"{type(self).__name__} has no parameter {unknown[0]!r}; "
-                             f"allowed: {', '.join(self.params())}")
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Every field, JSON-ready (round-trips through :meth:`from_dict`)."""
-        return {name: getattr(self, name) for name in self.params()}
-
-    @classmethod
-    def from_dict(cls, values):
-        """Build a config from a mapping (e.g. read from JSON); unknown keys are an error."""
-        if not isinstance(values, dict):
-            raise InputError(f"a {cls.__name__} is a mapping of parameters, got {values!r}")
-        unknown = sorted(set(values) - set(cls.params()))
-        if unknown:
-            raise InputError(f"{cls.__name__}: unknown parameter {unknown[0]!r}; allowed: "
-                             f"{', '.join(cls.params())}")
-        return cls(**values)
-
-
 @dataclass(frozen=True)
-class TrainConfig(_Declared):
+class TrainConfig(Declared):
     """Training hyper-parameters (defaults and their rationale in ``docs/mnist.md``).
 
     ``min_steps`` is a lower bound on the number of optimiser steps: a small training set
@@ -136,7 +90,7 @@ class TrainConfig(_Declared):
 
 
 @dataclass(frozen=True)
-class NetConfig(_Declared):
+class NetConfig(Declared):
     """The network of Sec. 7: conv ``filter_size`` x ``filter_size`` with ``channels``
     filters -> ReLU -> 2x2 max-pool -> fully connected; PyTorch's default initialisation
     with the conv layer's range multiplied by ``init_scale``."""
@@ -149,7 +103,7 @@ class NetConfig(_Declared):
 
 
 @dataclass(frozen=True)
-class DataConfig(_Declared):
+class DataConfig(Declared):
     """The dataset and the sizes drawn from it (stratified by the seed).
 
     For ``mnist5k`` ``n_train + n_test`` is at most :data:`MNIST5K_SIZE`; for the IDX
