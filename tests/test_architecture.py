@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1] / "xordsim"
 
 #: Layer of each module (the first matching prefix wins), lowest first.
 LAYERS = [
-    ("xordsim._validate", 0), ("xordsim.config", 0), ("xordsim.mnist.config", 0),
+    ("xordsim._validate", 0), ("xordsim.config", 0), ("xordsim.fmt", 0),
+    ("xordsim.mnist.config", 0),
     ("xordsim.theorems.specs", 0), ("xordsim.figures.registry", 0),
     ("xordsim.patterns", 1), ("xordsim.data", 2), ("xordsim.model", 3),
     ("xordsim.engine", 4), ("xordsim.reference", 4),
@@ -27,7 +28,7 @@ LAYERS = [
 
 #: Modules that must import nothing heavy at module level (the CLI builds its parser
 #: from them).
-LIGHT = ("xordsim._validate", "xordsim.config", "xordsim.mnist.config",
+LIGHT = ("xordsim._validate", "xordsim.config", "xordsim.fmt", "xordsim.mnist.config",
          "xordsim.theorems.specs", "xordsim.figures.registry", "xordsim.cli",
          "xordsim.__init__")
 HEAVY = ("numpy", "scipy", "matplotlib", "numba", "sklearn", "mlxtend", "tqdm", "pandas")

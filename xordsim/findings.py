@@ -414,11 +414,13 @@ def _falls_with_m(results: Results) -> Finding | None:
                 f"k = {p['k']}, T = {p.get('steps')} steps): {first['estimate']:.4f} at "
                 f"m = {p['m']} and {last['estimate']:.4f} at m = {last['params']['m']}")
         if falls:
-            conv = [r["params"]["converged"] / r["replicas"] for r in large]
+            (c0, n0), (c1, n1) = ((r["params"]["converged"], r["replicas"])
+                                  for r in (first, last))
+            fewer = proportion_ci(c1, n1)[1] < proportion_ci(c0, n0)[0]
             parts.append(head + ", 95% intervals disjoint"
                          + (", falling at every m" if monotone else "")
-                         + (f"; the runs reaching loss 0 within T fall from {conv[0]:.2f} "
-                            f"to {conv[-1]:.2f}" if conv[-1] < conv[0] else ""))
+                         + (f"; the runs reaching loss 0 within T fall from {c0 / n0:.3f} to "
+                            f"{c1 / n1:.3f} (95% intervals disjoint)" if fewer else ""))
         else:
             parts.append(head + ", 95% intervals overlap")
     if not computed:

