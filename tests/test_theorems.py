@@ -255,9 +255,15 @@ def test_run_all_is_deterministic_and_selective():
 
 
 def test_specs_import_without_numpy():
+    row = {"name": "thm6.5", "label": "thm6.5 k=2 m=1", "result": "thm6.5", "replicas": 9,
+           "settings": {"k": 2, "m": 1, "steps": 9}, "estimate": 0.5, "ci": [0.2, 0.8],
+           "exact": None, "bound": 1.0, "bound_deficit_log10": -500.0, "relation": "<=",
+           "verdict": "consistent", "converged": 3, "runs": 9, "flag": "non-converged"}
     code = ("import sys, xordsim.theorems.specs as s, xordsim.theorems as th; "
             "s.settings_help(); th.resolve(['thm6.5']); th.parse_overrides(th.resolve(None), "
-            "['k=130']); heavy = [m for m in ('numpy', 'scipy', 'numba', 'tqdm', "
+            f"['k=130']); s.SPECS['thm6.5'].labels(); th.format_table([{row!r}]); "
+            f"th.summary_counts([{row!r}]); "
+            "heavy = [m for m in ('numpy', 'scipy', 'numba', 'tqdm', "
             "'xordsim.engine', 'xordsim.theorems.estimators') if m in sys.modules]; "
             "print(heavy); assert not heavy, heavy")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -389,3 +395,186 @@ def test_numbers_identical_to_reference(run):
         # root finding: equal to 1e-12, not to the bit; everything simulated is bit-identical
         assert got.pop("ci") == pytest.approx(want.pop("ci"), abs=1e-12)
         assert got == want
+
+
+# ---------------------------------------------------------------- rows: labels, convergence
+
+
+def _quick_jobs(mode: str) -> list[tuple[str, int, dict]]:
+    """(result, replicas, parameters) of the theorem stage of ``xordsim reproduce`` in
+    ``mode``, read from xordsim.report (being rewritten: fall back to its known plan)."""
+    from xordsim import report
+
+    if hasattr(report, "theorem_jobs"):
+        return report.theorem_jobs(mode)
+    plan = getattr(report, "THEOREM_SETTINGS", {}).get(mode)
+    if plan is None:  # the plan as of issue 11: every result, and the literal a_i(t) rows
+        inclusive = {"a_convention": "inclusive"}
+        plan = dict(names=None, replicas=200,
+                    overrides={"thm6.5ex1": {"ms": (1, 16)}} if mode == "quick" else {},
+                    extra=[("lemma3.2", 200, inclusive), ("lemma6.2", 200, inclusive)])
+    jobs = []
+    for spec in th.resolve(plan["names"]):
+        jobs.append((spec.name, plan["replicas"] or spec.replicas,
+                     dict(plan["overrides"].get(spec.name, {}))))
+        jobs += [(n, r, dict(p)) for n, r, p in plan["extra"] if n == spec.name]
+    return jobs
+
+
+@pytest.mark.parametrize("mode", ["defaults", "full", "quick"])
+def test_row_labels_unique_from_specs(mode):
+    """Labels come from the specs (no simulation): unique over all rows of a run."""
+    if mode == "defaults":
+        labels = [lab for spec in specs.SPECS.values() for lab in spec.labels()]
+        assert len(labels) == sum(spec.rows for spec in specs.SPECS.values())
+    else:
+        labels = [lab for name, _, params in _quick_jobs(mode)
+                  for lab in specs.SPECS[name].labels(params)]
+        assert "lemma3.2 (t' <= t)" in labels and "lemma3.2 (t' < t)" in labels
+    assert len(labels) == len(set(labels)), labels
+    assert "thm6.5 k=120 m=8" in labels and "thm6.5ex1 k=2 m=16" in labels
+    assert specs.SPECS["thm6.5"].labels({"k_small": 120, "ms": (1,)}) == [
+        "thm6.5 k=120 (large) m=1", "thm6.5 k=120 (small) m=1"]
+
+
+_CHEAP = {"lemma3.2": {"k": 30}, "thm6.4": {"c_eta": 0.05, "steps": 2000},
+          "thm6.5": {"ms": (1, 2), "k": 20, "c_eta": 0.05, "steps": 400},
+          "thm6.5ex1": {"ms": (1,), "k": 20, "c_eta": 0.05, "steps": 400}}
+
+
+def test_rows_carry_structured_fields():
+    rows = th.run_all(replicas=4, seed=1, overrides=_CHEAP)
+    want = [lab for spec in specs.SPECS.values()
+            for lab in spec.labels(_CHEAP.get(spec.name, {}))]
+    assert [r["label"] for r in rows] == want and len(set(want)) == len(want)
+    for r in rows:
+        spec = specs.SPECS[r["result"]]
+        assert r["event"] == spec.event and r["doc_anchor"] == spec.doc_anchor
+        assert set(r["settings"]) <= set(r["params"]) | {"k_small"}
+        assert json.loads(json.dumps(r)) == r  # JSON-ready
+        at_init = r["name"] in ("lemma3.1", "lemma6.1", "thm3.4a")
+        keys = ("converged", "runs", "converged_fraction", "converged_ci", "converged_means",
+                "conditional_on_convergence", "flag")
+        if at_init:
+            assert all(r[k] is None for k in keys), r
+        else:
+            assert r["runs"] == 4 and r["converged_fraction"] == r["converged"] / 4
+            lo, hi = r["converged_ci"]
+            assert lo <= r["converged_fraction"] <= hi
+            assert r["conditional_on_convergence"] is spec.conditional_on_convergence
+            assert {"converged", "stalled", "still_running", "diverged"} <= set(r["outcomes"])
+    by = {r["label"]: r for r in rows}
+    assert by["thm3.3"]["derived"]["max_angle_deg"] == by["thm3.3"]["params"]["max_angle_deg"]
+    assert by["thm3.3"]["outcomes"]["converged"] == by["thm3.3"]["params"]["converged"]
+    assert "m2_bound" in by["thm6.5 k=20 m=1"]["derived"]
+    assert by["thm6.5 k=20 m=1"]["settings"]["m"] == 1
+    assert by["lemma3.2 (t' < t)"]["outcomes"]["last_step"] > 0
+    assert by["thm3.4a"]["note"] == by["thm3.4b"]["note"]
+    assert by["thm3.4a"]["note"].startswith("(a) and (b) agree on ")
+    assert by["thm6.4a"]["note"].startswith("(a) and (b) agree on 4/4")  # a = b here
+
+
+def test_non_converged_row_is_flagged():
+    """Too few steps: the runs do not converge; the row says so (fraction, interval, flag,
+    verdict text), the estimate is unchanged."""
+    row, = th.estimate("thm3.3", replicas=40, seed=0, steps=3)
+    assert row["converged"] == 0 and row["runs"] == 40 and row["converged_fraction"] == 0
+    assert row["converged_ci"][0] == 0 and 0 < row["converged_ci"][1] < 0.1
+    assert row["flag"] == th.NON_CONVERGED and row["conditional_on_convergence"] is True
+    assert row["verdict_text"] == f"{row['verdict']} (0 of 40 converged)"
+    assert row["outcomes"]["still_running"] == 40
+    rows = th.estimate("thm6.5", replicas=30, seed=0, ms=(1,), steps=300)
+    large = rows[0]
+    assert large["label"] == "thm6.5 k=120 m=1" and large["flag"] == th.NON_CONVERGED
+    assert large["conditional_on_convergence"] is False
+    assert f"({large['converged']} of 30 converged)" in large["verdict_text"]
+    assert 0 <= large["converged_ci"][0] <= large["converged_ci"][1] <= 1
+    counts = th.summary_counts(rows + [row])
+    assert counts["flagged"] == sum(r["flag"] is not None for r in rows) + 1
+    assert counts["rows"] == 3 and sum(counts[v] for v in
+                                       (th.CONSISTENT, th.VIOLATED, th.OUTSIDE)) == 3
+    assert row in th.flagged_rows(rows + [row])
+    ok, = th.estimate("thm3.3", replicas=20, seed=0)
+    assert ok["flag"] is None and ok["verdict_text"] == ok["verdict"] == th.CONSISTENT
+
+
+def test_make_row_convergence_from_status():
+    from xordsim.engine import CONVERGED, RUNNING, STALLED
+
+    hits = np.ones(100, bool)
+    status = np.array([CONVERGED] * 90 + [STALLED] * 6 + [RUNNING] * 4)
+    row = th.make_row("x", {}, hits, 0.5, status=status, result="thm6.3")
+    assert (row["converged"], row["runs"], row["flag"]) == (90, 100, th.NON_CONVERGED)
+    assert row["converged_means"] == "loss 0"
+    assert row["verdict_text"] == "consistent (90 of 100 converged)"
+    row = th.make_row("x", {}, hits, 0.5, status=status, result="lemma6.2")
+    assert (row["converged"], row["flag"], row["converged_means"]) == (96, None, "fixed point")
+    assert row["outcomes"] == {"converged": 90, "stalled": 6, "still_running": 4,
+                               "diverged": 0}
+    row = th.make_row("x", {"k": 3}, hits, 0.5)  # at initialization, no spec
+    assert row["converged"] is None and row["label"] == "x" and row["settings"] == {"k": 3}
+
+
+def test_bound_one_minus_q_formatting():
+    """The two clustering bounds that round to 1: written 1 − q from log10(q), exactly."""
+    for k, factor, text in ((50, 8, "1 − 2.16·10⁻¹⁷³"), (120, 2, "1 − 1.04·10⁻⁴¹⁶")):
+        log10 = 0.5 * math.log10(factor * k / math.pi) - 8 * k * math.log10(math.e)
+        assert th.exact.clustering_deficit_log10(k, factor) == pytest.approx(log10, abs=1e-9)
+        assert th.exact.clustering_bound_text(k, factor) == text
+        row = th.make_row("x", {}, [True], th.clustering_bound(k, factor),
+                          bound_deficit_log10=log10)
+        assert row["bound"] == 1.0 and th.format_bound(row) == "≥ " + text
+        assert th.format_bound(row, unicode=False) == ">= " + text.replace(
+            "−", "-").replace("·10⁻¹⁷³", "e-173").replace("·10⁻⁴¹⁶", "e-416")
+    row, = th.estimate("lemma6.2", replicas=2, seed=0)
+    assert th.format_bound(row) == "≥ 1 − 1.04·10⁻⁴¹⁶" and row["bound_text"] == "1 − 1.04·10⁻⁴¹⁶"
+    # a bound away from 1, and an old row with only a bound_text
+    assert th.format_bound({"bound": 0.6875 * (1 - 1e-10), "relation": ">="}) == "≥ 0.687"
+    assert th.format_bound({"bound": 1.0, "bound_text": "1 - 2.16e-173"}) == "≥ 1 - 2.16e-173"
+
+
+def test_table_columns_and_terminal_table():
+    rows = th.run_all(["lemma3.1", "thm3.4"], replicas=50, seed=2)
+    rows += th.estimate("thm3.3", replicas=20, seed=0, steps=3)
+    head, body = th.table_columns(rows)
+    assert head[0] == "result" and all(len(b) == len(head) for b in body)
+    assert [b[0] for b in body] == ["lemma3.1", "thm3.4a", "thm3.4b", "thm3.3"]
+    assert all("\n" not in cell for b in body for cell in b)
+    col = dict(zip(head, body[1], strict=True))
+    assert col["exact"] == "0.750000" and col["bound"] == "≥ 0.750"
+    assert col["settings"] == "k=2 c_eta=0.1 T=5000" and col["converged"] == "—"
+    assert dict(zip(head, body[2], strict=True))["converged"].endswith("/50*")
+    flagged = dict(zip(head, body[3], strict=True))
+    assert flagged["converged"] == "0/20" and flagged["verdict"].endswith("(0 of 20 converged)")
+    assert "running 20" in flagged["outcomes"]
+    _, ascii_body = th.table_columns(rows, unicode=False)
+    assert all(cell.isascii() for b in ascii_body for cell in b)
+    text = th.format_table(rows)
+    lines = text.splitlines()
+    assert len(lines) == len(rows) + 2
+    assert all(b[6] in line for b, line in zip(body, lines[2:], strict=True))  # one line
+
+
+def test_no_fixed_decimals_left():
+    """Numbers are printed with xordsim.fmt (significant figures), not fixed decimals."""
+    from xordsim.cli import theorems as cli_theorems
+
+    mods = [th.registry, th.verdicts, th.exact, estimators, specs, cli_theorems]
+    src = "".join(inspect.getsource(m) for m in mods)
+    for pattern in (":.4f", ":.6f", ":.2e", ":.4g", ":.6g", ":.2f"):
+        assert pattern not in src, pattern
+
+
+def test_specs_declare_event_anchor_and_convergence():
+    doc = (Path(__file__).parents[1] / "docs" / "theorems.md").read_text()
+    anchors = [spec.doc_anchor for spec in specs.SPECS.values()]
+    assert len(set(anchors)) == len(anchors)
+    for spec in specs.SPECS.values():
+        assert f'<a id="{spec.doc_anchor}"></a>' in doc, spec.name
+        assert spec.event.endswith(".") and "\n" not in spec.event
+        assert spec.convergence
+        at_init = spec.name in ("lemma3.1", "lemma6.1")
+        assert (spec.conditional_on_convergence is None) == at_init
+        assert bool(spec.if_not_converged) != at_init
+    assert specs.SPECS["thm3.3"].conditional_on_convergence is True
+    assert specs.SPECS["thm6.5"].conditional_on_convergence is False

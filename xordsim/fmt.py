@@ -73,6 +73,25 @@ def prob(p, digits: int = 3, *, unicode: bool = True) -> str:
     return sig(p, digits, unicode=unicode)
 
 
+def sig_log10(log10, digits: int = 3, *, unicode: bool = True) -> str:
+    """The number 10**``log10`` in :func:`sig` form, also where it underflows a float:
+    ``sig_log10(-415.98)`` -> '1.04·10⁻⁴¹⁶' (for probabilities such as 1 − 1.04·10⁻⁴¹⁶,
+    written with :func:`prob` as ``prob((1, sig_log10(...)))``)."""
+    if log10 is None:
+        return sig(None, unicode=unicode)
+    log10 = float(log10)
+    if not math.isfinite(log10):
+        return sig(0.0 if log10 < 0 else log10, digits, unicode=unicode)
+    exponent = math.floor(log10)
+    if -3 <= exponent < max(digits, 4):
+        return sig(10.0**log10, digits, unicode=unicode)
+    mantissa = round(10.0 ** (log10 - exponent), digits - 1)
+    if mantissa >= 10:
+        mantissa /= 10
+        exponent += 1
+    return f"{mantissa:.{digits - 1}f}{_pow10(exponent, unicode)}"
+
+
 def interval(low, high, digits: int = 3, *, unicode: bool = True, probability: bool = False
              ) -> str:
     """``[low, high]`` on one line, each end in :func:`sig` (or :func:`prob`) form."""
@@ -80,4 +99,4 @@ def interval(low, high, digits: int = 3, *, unicode: bool = True, probability: b
     return f"[{f(low, digits, unicode=unicode)}, {f(high, digits, unicode=unicode)}]"
 
 
-__all__ = ["interval", "prob", "sig"]
+__all__ = ["interval", "prob", "sig", "sig_log10"]

@@ -27,9 +27,12 @@ import importlib
 
 from xordsim.theorems.registry import (
     estimate,
+    flagged_rows,
     format_bound,
     format_table,
     run_all,
+    summary_counts,
+    table_columns,
 )
 from xordsim.theorems.specs import (
     SPECS,
@@ -50,8 +53,8 @@ _LAZY = {
         ["binom_central_prob", "clustering_bound", "exact_lemma_3_1", "exact_lemma_6_1",
          "exact_thm_3_4a", "m2_lower_bound", "thm_6_5_distribution"], "exact"),
     **dict.fromkeys(
-        ["C_NEGLIGIBLE", "CI_LEVEL", "CONSISTENT", "OUTSIDE", "VIOLATED", "make_row",
-         "verdict"], "verdicts"),
+        ["C_NEGLIGIBLE", "CI_LEVEL", "CONSISTENT", "CONVERGED_MIN", "NON_CONVERGED", "OUTSIDE",
+         "VIOLATED", "make_row", "verdict"], "verdicts"),
 }
 
 
@@ -69,11 +72,12 @@ def __dir__():
 
 
 __all__ = [
-    "C_NEGLIGIBLE", "CI_LEVEL", "CONSISTENT", "OUTSIDE", "P", "SPECS", "Spec", "VIOLATED",
-    "XOR_POINTS", "angle_event", "binom_central_prob", "check_overrides", "clustering_bound",
-    "clustering_event", "estimate", "exact_lemma_3_1", "exact_lemma_6_1", "exact_thm_3_4a",
-    "exploration_xor_event", "exploration_xord_event", "format_bound", "format_table",
-    "insufficient_exploration_event", "m2_lower_bound", "make_row", "misclassifies_some_a",
-    "parse_overrides", "resolve", "run_all", "settings_help", "thm_6_5_distribution",
+    "C_NEGLIGIBLE", "CI_LEVEL", "CONSISTENT", "CONVERGED_MIN", "NON_CONVERGED", "OUTSIDE", "P",
+    "SPECS", "Spec", "VIOLATED", "XOR_POINTS", "angle_event", "binom_central_prob",
+    "check_overrides", "clustering_bound", "clustering_event", "estimate", "exact_lemma_3_1",
+    "exact_lemma_6_1", "exact_thm_3_4a", "exploration_xor_event", "exploration_xord_event",
+    "flagged_rows", "format_bound", "format_table", "insufficient_exploration_event",
+    "m2_lower_bound", "make_row", "misclassifies_some_a", "parse_overrides", "resolve",
+    "run_all", "settings_help", "summary_counts", "table_columns", "thm_6_5_distribution",
     "verdict",
 ]

@@ -43,12 +43,14 @@ from xordsim.theorems.events import (
 from xordsim.theorems.exact import (
     clustering_bound,
     clustering_bound_text,
+    clustering_deficit_log10,
     exact_lemma_3_1,
     exact_lemma_6_1,
     exact_thm_3_4a,
     m2_lower_bound,
     thm_6_5_distribution,
 )
+from xordsim.theorems.specs import SPECS
 from xordsim.theorems.verdicts import C_NEGLIGIBLE, make_row
 
 # Snapshot memory budget (bytes) for the "for all t" checks of Lemmas 3.2 / 6.2.
@@ -77,10 +79,12 @@ def clustering_trajectories(x, y, cfg: GDConfig, *, w0, u0, checks, convention="
     count a(t) at step t is the number of steps t' < t with the group's hinge active
     (the updates that built W_t, ``convention='updates'``) or t' <= t (the literal
     Sec. 3.1 definition, ``'inclusive'``). Runs in replica batches and time chunks
-    with a snapshot at every step; returns (ok (R,) bool, max step simulated).
+    with a snapshot at every step; returns (ok (R,) bool, max step simulated, the engine's
+    status of each replica at the end (R,)).
     """
     R, k, steps, eta = w0.shape[0], cfg.k, cfg.steps, cfg.eta
     ok = np.ones(R, bool)
+    status = np.full(R, RUNNING, dtype=np.int8)
     L = min(_TIME_CHUNK, max(steps, 1))
     B = max(1, int(_SNAPSHOT_BYTES // ((L + 1) * k * 32)))
     last = 0
@@ -107,13 +111,14 @@ def clustering_trajectories(x, y, cfg: GDConfig, *, w0, u0, checks, convention="
                 ok[idx[alive]] &= clustering_event(res.snapshots_w, counts[:, :, g],
                                                    members[idx[alive]], direction, ortho, eta)
             offset[alive] = before[:, n]
+            status[idx[alive]] = res.status
             w[alive], u[alive] = res.w, res.u
             last = max(last, t0 + int(res.stop_step.max()))
             t0 += n
             alive = alive[(res.status == RUNNING) & (t0 < steps)]
         if progress is not None:
             progress(idx.size)
-    return ok, last
+    return ok, last, status
 
 
 # ----------------------------------------------------------------------------------------
@@ -195,13 +200,19 @@ def diverse_training_set(d: int, rng):
 # estimators: each takes (params, replicas, seed, progress) and returns rows
 
 
+def _labels(name: str, p: dict) -> list[str]:
+    """The row labels of result ``name`` run with params ``p`` (:meth:`Spec.labels`)."""
+    return SPECS[name].labels(p)
+
+
 def est_lemma_3_1(p, replicas, seed, progress=None):
     k = p["k"]
     v = [f"k={k} <= 16"] if k <= 16 else []
     w0, u0 = gaussian_init(replicas, k, 1.0, substream(seed, "lemma3.1"))
     hits = exploration_xor_event(w0, u0)
     return [make_row("lemma3.1", {"k": k}, hits, 1 - 8 * math.exp(-8),
-                     exact=exact_lemma_3_1(k), violations=v)]
+                     exact=exact_lemma_3_1(k), violations=v, result="lemma3.1",
+                     label=_labels("lemma3.1", p)[0])]
 
 
 def est_lemma_6_1(p, replicas, seed, progress=None):
@@ -210,7 +221,8 @@ def est_lemma_6_1(p, replicas, seed, progress=None):
     w0, _ = gaussian_init(replicas, k, 1.0, substream(seed, "lemma6.1"))
     hits = exploration_xord_event(w0)
     return [make_row("lemma6.1", {"k": k}, hits, 1 - 4 * math.exp(-8),
-                     exact=exact_lemma_6_1(k), violations=v)]
+                     exact=exact_lemma_6_1(k), violations=v, result="lemma6.1",
+                     label=_labels("lemma6.1", p)[0])]
 
 
 def est_lemma_3_2(p, replicas, seed, progress=None):
@@ -223,11 +235,15 @@ def est_lemma_3_2(p, replicas, seed, progress=None):
     ortho = XOR_POINTS[1]
     checks = [(members[..., i], XOR_POINTS[i], ortho,
                _group_index(groups, int(point_masks(x[i])), int(y[i]))) for i in (0, 2)]
-    hits, last = clustering_trajectories(x, y, cfg, w0=w0, u0=u0, checks=checks,
-                                         convention=conv, progress=progress)
+    hits, last, status = clustering_trajectories(x, y, cfg, w0=w0, u0=u0, checks=checks,
+                                                 convention=conv, progress=progress)
+    settings = dict(_xor_row_params(cfg), a_convention=conv)
     params = dict(_xor_row_params(cfg), last_step=last, a_convention=conv)
     return [make_row("lemma3.2", params, hits, clustering_bound(cfg.k, 8), violations=v,
-                     bound_text=clustering_bound_text(cfg.k, 8))]
+                     bound_text=clustering_bound_text(cfg.k, 8),
+                     bound_deficit_log10=clustering_deficit_log10(cfg.k, 8),
+                     result="lemma3.2", label=_labels("lemma3.2", p)[0], settings=settings,
+                     outcomes={"last_step": last}, status=status)]
 
 
 def est_lemma_6_2(p, replicas, seed, progress=None):
@@ -240,11 +256,15 @@ def est_lemma_6_2(p, replicas, seed, progress=None):
     g = _group_index(groups, DIVERSE_POSITIVE_MASK, 1)
     members = argmax_sets(w0)
     checks = [(members[..., i], P[i], P[1], g) for i in (0, 2)]
-    hits, last = clustering_trajectories(x, y, cfg, w0=w0, u0=u0, checks=checks,
-                                         convention=conv, progress=progress)
+    hits, last, status = clustering_trajectories(x, y, cfg, w0=w0, u0=u0, checks=checks,
+                                                 convention=conv, progress=progress)
+    settings = dict(_xord_row_params(cfg), a_convention=conv)
     params = dict(_xord_row_params(cfg), last_step=last, a_convention=conv)
     return [make_row("lemma6.2", params, hits, clustering_bound(cfg.k, 2), violations=v,
-                     bound_text=clustering_bound_text(cfg.k, 2))]
+                     bound_text=clustering_bound_text(cfg.k, 2),
+                     bound_deficit_log10=clustering_deficit_log10(cfg.k, 2),
+                     result="lemma6.2", label=_labels("lemma6.2", p)[0], settings=settings,
+                     outcomes={"last_step": last}, status=status)]
 
 
 def est_thm_3_3(p, replicas, seed, progress=None):
@@ -261,12 +281,15 @@ def est_thm_3_3(p, replicas, seed, progress=None):
     for i in (0, 2):
         hits &= angle_event(res.w, members[..., i], XOR_POINTS[i], max_angle)
     bound = clustering_bound(k, 8) - 8 * math.exp(-8)
-    params = dict(_xor_row_params(cfg), max_angle_deg=math.degrees(max_angle),
-                  converged=int(res.converged.sum()),
-                  max_converged_step=int(res.converged_step.max()))
+    derived = {"max_angle_deg": math.degrees(max_angle)}
+    outcomes = {"max_converged_step": int(res.converged_step.max())}
+    params = dict(_xor_row_params(cfg), **derived, converged=int(res.converged.sum()),
+                  **outcomes)
     if progress:
         progress(replicas)
-    return [make_row("thm3.3", params, hits, bound, violations=v)]
+    return [make_row("thm3.3", params, hits, bound, violations=v, result="thm3.3",
+                     label=_labels("thm3.3", p)[0], settings=_xor_row_params(cfg),
+                     outcomes=outcomes, derived=derived, status=res.status)]
 
 
 def est_thm_3_4(p, replicas, seed, progress=None):
@@ -280,10 +303,22 @@ def est_thm_3_4(p, replicas, seed, progress=None):
     notes = [_status_note(res.status)]
     both = int((a == b).sum())
     notes_b = notes + [f"(a) and (b) agree on {both}/{replicas} replicas"]
+    note = (f"(a) and (b) agree on {both}/{replicas} replicas: (a) is the cause the theorem "
+            "gives (an empty W0+(i) or U0+(i) at initialization) and (b) its consequence "
+            "(GD ends erring on an input); ")
+    if both == replicas:
+        note += ("in these runs GD erred exactly when (a) held, so the two rows have the same "
+                 "count and interval.")
+    else:
+        note += (f"they differ on {replicas - both} replicas ({int((a & ~b).sum())} with (a) "
+                 f"only, {int((b & ~a).sum())} with (b) only).")
+    label_a, label_b = _labels("thm3.4", p)
     if progress:
         progress(replicas)
-    return [make_row("thm3.4a", params, a, 0.75, exact=exact_thm_3_4a(cfg.k), violations=v),
-            make_row("thm3.4b", params, b, 0.75, violations=v, notes=notes_b)]
+    return [make_row("thm3.4a", params, a, 0.75, exact=exact_thm_3_4a(cfg.k), violations=v,
+                     result="thm3.4", label=label_a, note=note),
+            make_row("thm3.4b", params, b, 0.75, violations=v, notes=notes_b,
+                     result="thm3.4", label=label_b, note=note, status=res.status)]
 
 
 def _steps_violation(cfg: GDConfig) -> list[str]:
@@ -307,13 +342,17 @@ def est_thm_6_3(p, replicas, seed, progress=None):
     hits = res.converged & recovers
     for i in (0, 2):
         hits &= angle_event(res.w, members[..., i], P[i], max_angle)
-    params = dict(_xord_row_params(cfg), max_angle_deg=math.degrees(max_angle),
-                  converged=int(res.converged.sum()), recovers=int(recovers.sum()),
-                  max_converged_step=int(res.converged_step.max()))
+    derived = {"max_angle_deg": math.degrees(max_angle)}
+    outcomes = {"recovers": int(recovers.sum()),
+                "max_converged_step": int(res.converged_step.max())}
+    params = dict(_xord_row_params(cfg), **derived, converged=int(res.converged.sum()),
+                  **outcomes)
     if progress:
         progress(replicas)
     return [make_row("thm6.3", params, hits, 1 - C_NEGLIGIBLE - 16 * math.exp(-8),
-                     violations=v)]
+                     violations=v, result="thm6.3", label=_labels("thm6.3", p)[0],
+                     settings=_xord_row_params(cfg), outcomes=outcomes, derived=derived,
+                     status=res.status)]
 
 
 def est_thm_6_4(p, replicas, seed, progress=None):
@@ -325,14 +364,30 @@ def est_thm_6_4(p, replicas, seed, progress=None):
     recovers = recovers_f_star(res.outputs, reachable_masks(cfg.d))
     a = res.converged & ~recovers
     b = res.converged & misclassifies_some_a(res.outputs)
+    outcomes = {"recovers": int(recovers.sum()),
+                "max_converged_step": int(res.converged_step.max())}
     params = dict(_xord_row_params(cfg), converged=int(res.converged.sum()),
-                  max_converged_step=int(res.converged_step.max()))
+                  max_converged_step=outcomes["max_converged_step"])
     bound = (1 - C_NEGLIGIBLE) * 33 / 48
     notes = [_status_note(res.status)]
+    both = int((a == b).sum())
+    note = (f"(a) and (b) agree on {both}/{replicas} replicas ({int((a & b).sum())} with both, "
+            f"{int((~res.converged).sum())} runs that did not reach loss 0 fail both): (b) "
+            "is the theorem's 'furthermore', a global minimum that misclassifies every point "
+            "with P_x = A_i, which cannot recover f*; ")
+    if both == replicas:
+        note += ("in these runs every global minimum that missed f* missed it on a whole "
+                 "A_i, so the two rows have the same count and interval.")
+    else:
+        note += (f"they differ on {replicas - both} replicas ({int((a & ~b).sum())} with (a) "
+                 f"only, {int((b & ~a).sum())} with (b) only).")
+    label_a, label_b = _labels("thm6.4", p)
     if progress:
         progress(replicas)
-    return [make_row("thm6.4a", params, a, bound, violations=v, notes=notes),
-            make_row("thm6.4b", params, b, bound, violations=v, notes=notes)]
+    common = dict(violations=v, notes=notes, result="thm6.4", settings=_xord_row_params(cfg),
+                  outcomes=outcomes, status=res.status, note=note)
+    return [make_row("thm6.4a", params, a, bound, label=label_a, **common),
+            make_row("thm6.4b", params, b, bound, label=label_b, **common)]
 
 
 def _status_note(status) -> str:
@@ -353,10 +408,11 @@ def est_thm_6_5(p, replicas, seed, progress=None, *, name="thm6.5"):
         common.append(f"delta={delta:g} < 1 - p+ p- (1 - c - 16e^-8)")
     if not eps < p_star:
         common.append(f"eps={eps:g} >= p*={p_star:g}")
+    labels = iter(_labels(name, p))
     rows = []
-    for k, label in ((p["k"], "large"), (p["k_small"], "small")):
+    for k, net in ((p["k"], "large"), (p["k_small"], "small")):
         q = dict(p, k=k)
-        if label == "large":
+        if net == "large":
             cfg, v = xord_config(q, replicas)
             v += _steps_violation(cfg)
         else:
@@ -368,17 +424,26 @@ def est_thm_6_5(p, replicas, seed, progress=None, *, name="thm6.5"):
             res = train(x, y, cfg, w0=w0, u0=u0, test_distribution=dist)
             hits = (res.test_error <= eps) & np.isfinite(res.test_error)
             diverse_prob = (p_plus * p_minus) ** m
-            if label == "large":
+            deficit = None
+            if net == "large":
                 bound, rel = diverse_prob * (1 - C_NEGLIGIBLE - 16 * math.exp(-8)), ">="
             else:
                 bound, rel = 1 - diverse_prob * (1 - C_NEGLIGIBLE) * 33 / 48, "<="
+                if p_plus * p_minus > 0:
+                    deficit = (m * math.log10(p_plus * p_minus)
+                               + math.log10((1 - C_NEGLIGIBLE) * 33 / 48))
+            xord = {key: val for key, val in _xord_row_params(cfg).items() if key != "k"}
             params = {"k": k, "m": m, "p_plus": p_plus, "p_minus": p_minus,
-                      "p_star": p_star, "eps": eps, "delta": delta, "m2_bound": m2,
-                      **{key: val for key, val in _xord_row_params(cfg).items() if key != "k"}}
+                      "p_star": p_star, "eps": eps, "delta": delta, "m2_bound": m2, **xord}
             params["converged"] = int(res.converged.sum())
+            settings = {"k": k, "m": m, "p_plus": p_plus, "p_minus": p_minus, "eps": eps,
+                        "delta": delta, **xord}
+            derived = {"p_star": p_star, "m2_bound": m2, "all_diverse_prob": diverse_prob}
             note = [f"success needs P(test error <= eps) > 1 - delta = {1 - delta:g}"]
             rows.append(make_row(name, params, hits, bound, relation=rel,
-                                 violations=common + v, notes=note))
+                                 violations=common + v, notes=note, bound_deficit_log10=deficit,
+                                 result=name, label=next(labels), settings=settings,
+                                 derived=derived, status=res.status))
             if progress:
                 progress(replicas)
     return rows

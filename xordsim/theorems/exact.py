@@ -7,6 +7,7 @@ import math
 from scipy import stats
 
 from xordsim.data import MaskDistribution
+from xordsim.fmt import prob, sig_log10
 from xordsim.patterns import (
     A_MASKS,
     DIVERSE_NEGATIVE_MASK,
@@ -61,11 +62,16 @@ def clustering_bound(k: int, factor: float) -> float:
     return 1.0 - math.exp(0.5 * math.log(factor * k) - 0.5 * math.log(math.pi) - 8.0 * k)
 
 
-def clustering_bound_text(k: int, factor: float) -> str:
-    """The deficit of :func:`clustering_bound` written out (it underflows in floats)."""
-    log10 = (0.5 * math.log(factor * k) - 0.5 * math.log(math.pi) - 8.0 * k) / math.log(10)
-    e = math.floor(log10)
-    return f"1 - {10 ** (log10 - e):.2f}e{e}"
+def clustering_deficit_log10(k: int, factor: float) -> float:
+    """log10 of 1 - :func:`clustering_bound` = sqrt(factor k) / (sqrt(pi) e^{8k}), computed
+    in log space (the deficit underflows a float for k >= 90 or so)."""
+    return (0.5 * math.log(factor * k) - 0.5 * math.log(math.pi) - 8.0 * k) / math.log(10)
+
+
+def clustering_bound_text(k: int, factor: float, unicode: bool = True) -> str:
+    """:func:`clustering_bound` written out, ``1 − 2.16·10⁻¹⁷³`` (it rounds to 1 in floats)."""
+    return prob((1, sig_log10(clustering_deficit_log10(k, factor), unicode=unicode)),
+                unicode=unicode)
 
 
 def m2_lower_bound(p_plus: float, p_minus: float, delta: float, c: float = C_NEGLIGIBLE):
