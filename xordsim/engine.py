@@ -316,6 +316,49 @@ def train(
     not finite.
     """
     t_start = time.perf_counter()
+    cfg, explicit = _resolve_config(config, params)
+    groups = loss_groups(x, y, cfg.problem, cfg.gamma)
+    return _train_on_groups(groups, np.asarray(x).shape[-2], np.asarray(y).shape[-1], cfg,
+                            explicit, replicas, seed, w0, u0, test_distribution,
+                            snapshot_steps, t_start)
+
+
+def train_groups(
+    groups: Groups,
+    d: int,
+    config: GDConfig | int | None = None,
+    *,
+    replicas: int | None = None,
+    seed: int | np.random.Generator | None = None,
+    w0=None,
+    u0=None,
+    test_distribution=None,
+    snapshot_steps=None,
+    **params,
+) -> TrainResult:
+    """:func:`train` on training sets already reduced to loss groups -- no points needed.
+
+    ``groups`` comes from :func:`xordsim.model.groups_from_counts` (training sets as counts
+    over the pattern sets, e.g. :func:`xordsim.data.sample_mask_counts`) or
+    :func:`xordsim.model.loss_groups`, built with the same ``problem`` and ``gamma`` as the
+    config; ``d`` is the number of patterns per point (for the default test distribution
+    and the record). Everything else is :func:`train`'s, through the same kernel call: the
+    same groups, config and seed give bit-identical results.
+    """
+    t_start = time.perf_counter()
+    cfg, explicit = _resolve_config(config, params)
+    if not isinstance(groups, Groups):
+        raise InputError(f"groups must be a Groups (loss_groups, groups_from_counts); got "
+                         f"{type(groups).__name__}")
+    d = check_int("d", d, 1)
+    n = int(round(float(groups.count[0].sum())))
+    return _train_on_groups(groups, d, n, cfg, explicit, replicas, seed, w0, u0,
+                            test_distribution, snapshot_steps, t_start)
+
+
+def _resolve_config(config, params) -> tuple[GDConfig, bool]:
+    """The run's config from ``config`` (a GDConfig, an int read as k, or None) and keyword
+    overrides; and whether a config was given explicitly."""
     if isinstance(config, GDConfig):
         base, explicit = config, True
     elif config is None:
@@ -323,14 +366,18 @@ def train(
     else:
         base, explicit = GDConfig(), False
         params = dict(params, k=config)
-    cfg = base.replace(**params) if params else base
+    return (base.replace(**params) if params else base), explicit
+
+
+def _train_on_groups(groups, d, n, cfg, explicit, replicas, seed, w0, u0, test_distribution,
+                     snapshot_steps, t_start) -> TrainResult:
+    """The common body of :func:`train` and :func:`train_groups`: initialization, the
+    kernel call, the exact test error and the record."""
     k, steps, problem, max_weight = cfg.k, cfg.steps, cfg.problem, cfg.max_weight
     lr = cfg.eta
     seed = cfg.seed if seed is None else seed
-    groups = loss_groups(x, y, problem, cfg.gamma)
     gamma = cfg.margin
     Rd = groups.mask.shape[0]
-    d = np.asarray(x).shape[-2]
     if replicas is not None:
         replicas = check_int("replicas", replicas, 1)
     if w0 is not None or u0 is not None:
@@ -382,7 +429,7 @@ def train(
     converged_step = np.where(status == CONVERGED, stop_step, -1)
     record = dataclasses.replace(cfg, replicas=R, gamma=gamma, lr=float(lr),
                                  seed=seed if isinstance(seed, int) else cfg.seed)
-    params = dict(problem=problem, k=k, d=int(d), n=int(np.asarray(y).shape[-1]),
+    params = dict(problem=problem, k=k, d=int(d), n=int(n),
                   replicas=R, steps=steps, gamma=gamma, lr=float(lr), c_eta=cfg.c_eta,
                   init_std=float(init_std), max_weight=max_weight,
                   shared_data=bool(Rd == 1 and R > 1),

@@ -414,6 +414,75 @@ def loss_groups(x, y, problem: str = "xord", gamma: float | None = None) -> Grou
     )
 
 
+@njit(cache=True)
+def _repeated_sums(values, counts):
+    """``values[i, j]`` added ``counts[i, j]`` times to 0.0, one addition at a time: the
+    float sum :func:`numpy.bincount` forms over identical points (so the result is
+    bit-identical to :func:`loss_groups`)."""
+    out = np.zeros(values.shape)
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            s = 0.0
+            v = values[i, j]
+            for _ in range(counts[i, j]):
+                s += v
+            out[i, j] = s
+    return out
+
+
+def groups_from_counts(counts, problem: str = "xord", gamma: float | None = None) -> Groups:
+    """Loss groups of training sets given as counts over the pattern sets, without points.
+
+    ``counts`` has shape (2, 16) or (Rd, 2, 16): ``counts[r, 1, M]`` positives and
+    ``counts[r, 0, M]`` negatives of training set r with pattern set M
+    (:func:`xordsim.data.sample_mask_counts`, :func:`xordsim.data.mask_counts`). Returns
+    exactly -- bit for bit -- the :class:`Groups` that :func:`loss_groups` gives for any
+    training set with those counts, in O(Rd * 32) memory.
+    """
+    counts = np.asarray(counts)
+    if counts.ndim == 2:
+        counts = counts[None]
+    if counts.ndim != 3 or counts.shape[1:] != (2, 16) or counts.shape[0] < 1:
+        raise InputError(f"counts must have shape (2, 16) or (R, 2, 16); got {counts.shape}")
+    if counts.dtype.kind not in "iu" or np.any(counts < 0):
+        raise InputError("counts must be non-negative integers")
+    if np.any(counts[:, :, 0] != 0):
+        raise InputError("counts of the empty pattern set (mask 0) must be 0: every point "
+                         "holds at least one pattern")
+    total = counts.sum(axis=(1, 2))
+    if np.any(total == 0):
+        raise InputError("every training set needs at least one point")
+    if problem not in ("xor", "xord"):
+        raise InputError(f"problem must be one of xor, xord; got {problem!r}")
+    gamma = resolve_gamma(problem, gamma)
+    Rd = counts.shape[0]
+    count32 = np.empty((Rd, 32), dtype=np.int64)  # key = 2 M + [y > 0], as in loss_groups
+    count32[:, 0::2] = counts[:, 0]
+    count32[:, 1::2] = counts[:, 1]
+    wval = np.ones((Rd, 32))
+    if problem == "xord":  # the weights of point_loss_weights: 1 / (points of the class)
+        wval[:, 1::2] = (1.0 / np.maximum(counts[:, 1].sum(axis=1), 1))[:, None]
+        wval[:, 0::2] = (1.0 / np.maximum(counts[:, 0].sum(axis=1), 1))[:, None]
+    mval = np.ones((Rd, 32))
+    mval[:, 1::2] = gamma
+    wsum = _repeated_sums(wval, count32)
+    msum = _repeated_sums(mval, count32)
+    count = count32.astype(float)
+    G = int((count > 0).sum(axis=1).max())
+    order = np.argsort(count == 0, axis=1, kind="stable")[:, :G]  # present keys first
+    take = lambda a: np.take_along_axis(a, order, axis=1)  # noqa: E731
+    cnt = take(count)
+    present = cnt > 0
+    key = order
+    return Groups(
+        mask=np.where(present, key // 2, 1).astype(np.int64),
+        y=np.where(key % 2 == 1, 1.0, -1.0),
+        weight=take(wsum),
+        margin=np.where(present, take(msum) / np.maximum(cnt, 1), 1.0),
+        count=cnt,
+    )
+
+
 
 def loss_and_grad(w, u, groups: Groups) -> tuple[float, np.ndarray, np.ndarray]:
     """Loss and its closed-form subgradient for one network (w, u of shape (k, 2)).

@@ -17,7 +17,7 @@ from xordsim._validate import InputError
 from xordsim.cli._common import OneLineParser
 
 #: Command modules, in the order of the help.
-COMMANDS = ("train", "theorems", "figure", "reproduce", "mnist", "data")
+COMMANDS = ("train", "theorems", "figure", "reproduce", "mnist", "data", "sweep")
 
 
 def build_parser() -> OneLineParser:

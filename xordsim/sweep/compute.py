@@ -1,0 +1,98 @@
+"""What a task computes: chunks of replicas of grid points, from counts over the pattern
+sets (never point arrays), through the engine's kernel. Runs in the client (in-process
+sweeps) or on Dask workers; every function here is importable by name and its arguments
+and results are small (parameters in; per-replica scalars out).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+#: Result columns of one replica, with their dtypes (the order of the point files).
+RESULT_COLUMNS = {
+    "status": np.int8, "converged_step": np.int64, "stop_step": np.int64,
+    "loss": np.float64, "train_error": np.float64, "test_error": np.float64,
+    "recovers_f_star": np.bool_,
+}
+
+
+def unit(point, chunk_index: int) -> tuple:
+    """The picklable description of chunk ``chunk_index`` of ``point``:
+    (point id, chunk index, canonical parameters, seed entropy, first replica, replicas)."""
+    start, n = point.chunks[chunk_index]
+    return (point.id, chunk_index, point.params, point.entropy, start, n)
+
+
+def compute_unit(u: tuple) -> dict:
+    """Train one chunk: draw its training sets (as counts) and initializations from the
+    chunk's seed, run GD, and return the per-replica results and the seconds it took."""
+    from xordsim.config import GDConfig
+    from xordsim.data import decoy_training_set, mask_counts, sample_mask_counts, xor_dataset
+    from xordsim.engine import train_groups
+    from xordsim.model import groups_from_counts, recovers_f_star
+    from xordsim.patterns import reachable_masks
+    from xordsim.sweep.spec import point_distribution
+
+    t0 = time.perf_counter()
+    pid, chunk_index, params, entropy, start, n = u
+    rng = np.random.default_rng(np.random.SeedSequence(list(entropy),
+                                                       spawn_key=(1, chunk_index)))
+    problem = params["problem"]
+    cfg = GDConfig(problem=problem, k=params["k"], steps=params["steps"],
+                   gamma=params["gamma"], c_eta=params["c_eta"], lr=params["lr"],
+                   init_std=params["init_std"], max_weight=params["max_weight"], replicas=n)
+    if problem == "xor":
+        counts, d, dist = mask_counts(*xor_dataset()), 1, None
+    else:
+        d, data = params["d"], params["data"]
+        dist = point_distribution(params)
+        if data == "fresh":
+            counts = sample_mask_counts(dist, params["m"], n, rng)
+        else:  # one training set for every replica of the point, from its own stream
+            drng = np.random.default_rng(np.random.SeedSequence(list(entropy), spawn_key=(0,)))
+            if data == "shared":
+                counts = sample_mask_counts(dist, params["m"], 1, drng)
+            else:
+                counts = mask_counts(*decoy_training_set(d, 6, drng))
+    groups = groups_from_counts(counts, problem, cfg.margin)
+    res = train_groups(groups, d, cfg, replicas=n, seed=rng, test_distribution=dist)
+    out = {
+        "status": res.status.astype(np.int8), "converged_step": res.converged_step,
+        "stop_step": res.stop_step, "loss": res.loss, "train_error": res.train_error,
+        "test_error": res.test_error,
+        "recovers_f_star": recovers_f_star(res.outputs, reachable_masks(d)),
+    }
+    return {"id": pid, "chunk": chunk_index, "start": start, "n": n,
+            "arrays": {k: np.ascontiguousarray(v, dtype=RESULT_COLUMNS[k])
+                       for k, v in out.items()},
+            "seconds": time.perf_counter() - t0}
+
+
+def run_task(units: list) -> list[dict]:
+    """A task: several chunks (of one or more points), computed one after the other."""
+    return [compute_unit(u) for u in units]
+
+
+def warm() -> float:
+    """Compile (or load from the numba cache) every kernel a task uses, on a tiny run of
+    each problem; returns the seconds it took."""
+    t0 = time.perf_counter()
+    base = {"k": 2, "steps": 2, "gamma": 1.0, "c_eta": 0.1, "lr": 0.05, "init_std": 0.01,
+            "max_weight": 1e12}
+    xord = dict(base, problem="xord", data="fresh", d=2, m=2, distribution="uniform",
+                prior_pos=0.5)
+    for params in (dict(base, problem="xor"), xord):
+        compute_unit(("warm", 0, params, (0,), 0, 2))
+    return time.perf_counter() - t0
+
+
+def numba_threads() -> int:
+    """The number of numba threads of this process (for the workers' check)."""
+    import numba
+
+    return int(numba.get_num_threads())
+
+
+__all__ = ["RESULT_COLUMNS", "compute_unit", "numba_threads", "run_task", "unit", "warm"]
