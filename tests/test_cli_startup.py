@@ -38,7 +38,7 @@ def test_building_the_parser_imports_nothing_heavy():
 @pytest.mark.parametrize("argv", [
     ["--help"], ["train", "--help"], ["theorems", "--help"], ["figure", "--help"],
     ["figure", "fig1", "--help"], ["reproduce", "--help"], ["mnist", "train", "--help"],
-    ["data", "fetch", "--help"], ["--version"],
+    ["data", "fetch", "--help"], ["sweep", "--help"], ["--version"],
 ])
 def test_help_imports_nothing_heavy(argv):
     assert _heavy_after(repr(argv) + ",") == []
