@@ -1,10 +1,13 @@
 """The figure registry (declared settings, modes, bad input), ``draw``, the figures on tiny
-settings, their CSVs against the engine, and ``reproduce`` end to end."""
+settings (their CSVs against the engine, the statistics of every point, what a referee
+reads: log axes, legends, fonts, captions), and ``reproduce`` end to end."""
 
 import csv
 import dataclasses
+import importlib
 import json
 import re
+import struct
 import subprocess
 import sys
 
@@ -15,8 +18,11 @@ from xordsim._validate import InputError
 from xordsim.cli import main
 from xordsim.config import GDConfig
 from xordsim.figures import FIGURES, FigureSpec, draw, get, missing_requirements
-from xordsim.figures.generalization import FIG1_COLUMNS, xord_point
+from xordsim.figures.common import MIN_FONT
+from xordsim.figures.generalization import FIG1_COLUMNS, MARGIN_COLUMNS, xord_point
 from xordsim.figures.registry import EXTRAS, MODES
+from xordsim.figures.sample_complexity import COLUMNS as SAMPLE_COLUMNS
+from xordsim.figures.weights import DYNAMICS_COLUMNS
 from xordsim.seeds import substream
 
 COLUMNS = {
@@ -24,17 +30,20 @@ COLUMNS = {
     "fig2": ["k", "replica", "filter", "j", "x_t0", "y_t0", "x_final", "y_final"],
     "fig3": ["k", "replica", "filter", "j", "x_t0", "y_t0", "x_final", "y_final",
              "recovers_f_star"],
-    "margin": ["gamma", "k", "runs", "test_error_mean", "test_error_ci_low",
-               "test_error_ci_high", "frac_zero_train"],
-    "sample-complexity": ["k", "m", "replicas", "estimate", "ci_low", "ci_high", "bound",
-                          "relation", "m2_bound", "p_plus", "p_minus", "p_star", "eps", "delta"],
-    "dynamics": ["k", "t", "set", "mean_size", "mean_angle_deg"],
+    "margin": MARGIN_COLUMNS,
+    "sample-complexity": SAMPLE_COLUMNS,
+    "dynamics": DYNAMICS_COLUMNS,
     "fig4a": ["network", "filter", "angle_deg"],
     "fig4b": ["train_size", "network", "seed", "test_error"],
 }
 #: Files besides NAME.png/.svg/.csv/.json.
 EXTRA_FILES = {"fig4a": {"fig4a_summary.csv"}, "fig4b": {"fig4b_summary.csv"}}
 CORE = [name for name, spec in FIGURES.items() if spec.extra is None]
+#: The modules whose builders call ``save_figure`` (patched to keep the figures).
+BUILDER_MODULES = ["xordsim.figures.generalization", "xordsim.figures.sample_complexity",
+                   "xordsim.figures.weights", "xordsim.mnist.figures"]
+#: The widest PNG the report shows unscaled (pixels).
+REPORT_WIDTH_PX = 1000
 
 
 def read_csv(path):
@@ -226,25 +235,257 @@ def test_draw_refuses_a_figure_whose_extra_is_missing(tmp_path, monkeypatch):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=needs(spec)) for name, spec in FIGURES.items()])
-def test_figure_writes_files_and_csv(name, tmp_path):
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """Every figure whose dependencies are installed, drawn once on its tiny settings with
+    seed 3: name -> (output directory, paths, the matplotlib figures saved, caption)."""
+    out = tmp_path_factory.mktemp("tiny")
+    drawn = {}
+    with pytest.MonkeyPatch.context() as mp:
+        figs = []
+        for module in BUILDER_MODULES:
+            mod = importlib.import_module(module)
+            real = mod.save_figure
+
+            def keep(fig, *args, _real=real, **kwargs):
+                figs.append(fig)
+                return _real(fig, *args, **kwargs)
+
+            mp.setattr(mod, "save_figure", keep)
+        for name, spec in FIGURES.items():
+            if missing_requirements(spec):
+                continue
+            figs.clear()
+            d = out / name
+            paths = draw(name, d, 3, mode="tiny")
+            caption = json.loads((d / f"{name}.json").read_text())["caption"]
+            drawn[name] = (d, paths, list(figs), caption)
+    return drawn
+
+
+def drawn(tiny, name):
+    if name not in tiny:
+        pytest.skip(f"needs {', '.join(missing_requirements(FIGURES[name]))}")
+    return tiny[name]
+
+
+ALL = [pytest.param(name, marks=needs(spec)) for name, spec in FIGURES.items()]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_figure_writes_files_and_csv(name, tiny):
     spec = FIGURES[name]
-    paths = draw(name, tmp_path, 3, mode="tiny")
+    out, paths, _, _ = drawn(tiny, name)
     names = {p.name for p in paths}
     assert names == {f"{name}{s}" for s in (".png", ".svg", ".csv", ".json")} | \
         EXTRA_FILES.get(name, set())
     assert paths[-1].name == f"{name}.json"
     for p in paths:
         assert p.exists() and p.stat().st_size > 0
-    rows = read_csv(tmp_path / f"{name}.csv")
+    rows = read_csv(out / f"{name}.csv")
     assert rows and list(rows[0]) == COLUMNS[name]
-    side = json.loads((tmp_path / f"{name}.json").read_text())
+    side = json.loads((out / f"{name}.json").read_text())
     assert side["name"] == name and side["title"] == spec.title
     assert side["seed"] == 3 and side["caption"] and side["seconds"] >= 0
     assert side["settings"] == json.loads(json.dumps(spec.resolve(mode="tiny")))
     assert set(side["files"]) == names - {f"{name}.json"}
-    assert not list(tmp_path.glob(".*"))  # no temporary files left behind
+    assert not list(out.glob(".*"))  # no temporary files left behind
+
+
+def interval_columns(header):
+    """(point, low, high) for every ``X_ci95_low`` column: the point is ``X_mean`` where
+    there is one, else ``X`` (a fraction or an estimate)."""
+    out = []
+    for col in header:
+        if col.endswith("_ci95_low"):
+            stem = col[: -len("_ci95_low")]
+            point = f"{stem}_mean" if f"{stem}_mean" in header else stem
+            assert point in header and f"{stem}_ci95_high" in header, col
+            out.append((point, col, f"{stem}_ci95_high"))
+    return out
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_interval_in_a_csv_holds_its_point_inside_0_1(name, tiny):
+    out, paths, _, _ = drawn(tiny, name)
+    checked = 0
+    for path in paths:
+        if path.suffix != ".csv":
+            continue
+        rows = read_csv(path)
+        for point, low, high in interval_columns(list(rows[0])):
+            for r in rows:
+                m, lo, hi = float(r[point]), float(r[low]), float(r[high])
+                if np.isnan(m):  # no runs in the subset (e.g. none with zero training error)
+                    continue
+                assert 0 <= lo <= m <= hi <= 1, (path.name, point, r)
+                checked += 1
+    expect = {"fig1", "margin", "sample-complexity", "fig4b"}
+    assert (checked > 0) == (name in expect), name
+
+
+def test_mean_error_columns_name_their_interval():
+    for header in (FIG1_COLUMNS, MARGIN_COLUMNS, SAMPLE_COLUMNS):
+        assert not [c for c in header if c.endswith(("_ci_low", "_ci_high"))]
+        assert interval_columns(header)
+
+
+def log_axes_data(fig):
+    """Every y value drawn on an axes with a log y scale: lines, error bars, markers."""
+    from matplotlib.collections import LineCollection
+    from matplotlib.lines import Line2D
+
+    for ax in fig.axes:
+        if ax.get_yscale() != "log":
+            continue
+        ys = []
+        for art in ax.get_children():
+            if isinstance(art, Line2D):
+                ys.append(np.asarray(art.get_ydata(), dtype=float))
+            elif isinstance(art, LineCollection):
+                ys += [np.asarray(seg, dtype=float)[:, 1] for seg in art.get_segments()]
+        yield ax, np.concatenate(ys) if ys else np.array([])
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_nothing_on_a_log_axis_is_at_or_below_zero(name, tiny):
+    _, _, figs, _ = drawn(tiny, name)
+    assert figs
+    for fig in figs:
+        for ax, y in log_axes_data(fig):
+            y = y[np.isfinite(y)]
+            assert y.size and (y > 0).all(), name
+            assert ax.get_ylim()[0] > 0
+
+
+def test_zeros_are_drawn_on_the_floor_with_their_exact_bound():
+    from matplotlib.figure import Figure
+
+    from xordsim.figures.common import draw_floor, log_floor, plot_bounded_means
+    from xordsim.stats import bounded_mean_ci
+
+    zero = bounded_mean_ci(np.zeros(50))
+    some = bounded_mean_ci(np.r_[np.zeros(48), 1e-4, 3e-4], seed=1)
+    mean, low, high = (np.array(v) for v in zip(zero, some, strict=True))
+    assert low[1] == 0  # the BCa interval of a mostly-zero sample reaches 0
+    floor = log_floor(mean, low, high)
+    assert 0 < floor < min(high[0], mean[1])
+    ax = Figure().add_subplot(yscale="log")
+    plot_bounded_means(ax, [1, 2], mean, low, high, floor, color="k")
+    draw_floor(ax, floor)
+    (_, y), = log_axes_data(ax.figure)
+    assert (y[np.isfinite(y)] >= floor * (1 - 1e-9)).all()
+    assert np.isclose(y, zero[2]).any()  # the exact upper bound of the all-zero point
+
+
+def overlap_px(a, b) -> float:
+    w = min(a.x1, b.x1) - max(a.x0, b.x0)
+    h = min(a.y1, b.y1) - max(a.y0, b.y0)
+    return max(w, 0) * max(h, 0)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_legends_lie_outside_every_data_area(name, tiny):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    _, _, figs, _ = drawn(tiny, name)
+    for fig in figs:
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        fig.draw(renderer)
+        legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
+        for leg in legends:
+            box = leg.get_window_extent(renderer)
+            for ax in fig.axes:
+                if not ax.axison:  # an axes that only holds a legend
+                    continue
+                assert overlap_px(box, ax.get_window_extent(renderer)) < 1.0, (name, ax)
+
+
+def png_size(path):
+    head = path.read_bytes()[:24]
+    return struct.unpack(">II", head[16:24])
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_fonts_read_at_8_pt_at_the_report_width(name, tiny):
+    from matplotlib.text import Text
+
+    out, _, figs, _ = drawn(tiny, name)
+    width, _ = png_size(out / f"{name}.png")
+    assert width <= REPORT_WIDTH_PX  # shown unscaled in the report
+    for fig in figs:
+        for t in fig.findobj(Text):
+            if t.get_visible() and t.get_text().strip():
+                assert t.get_fontsize() >= MIN_FONT, (name, t.get_text()[:40])
+
+
+#: What a caption must not contain: exponents as '^', Python's 'e-05' notation in a
+#: computed number, fixed decimals that hide a tiny number ('0.0000'), percent signs after
+#: a fixed-decimal zero ('0.0%').
+BAD_CAPTION = [r"e\^-", r"(?<![\w.])0\.0000", r"(?<![\w.])0\.0+%"]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_captions_print_numbers_in_significant_figures(name, tiny):
+    _, _, figs, caption = drawn(tiny, name)
+    for pattern in BAD_CAPTION:
+        assert not re.search(pattern, caption), (name, pattern)
+    before_settings = caption.split("Settings:")[0]
+    assert not re.search(r"\d\.\d+e-\d\d", before_settings), name
+    for fig in figs:  # the caption is drawn in the image (save_figure)
+        texts = [t.get_text() for t in fig.texts]
+        assert any(caption[:40] in t.replace("\n", " ") for t in texts), name
+        assert not fig._supxlabel or not fig._supxlabel.get_text()  # one caption mechanism
+
+
+def test_sample_complexity_assumptions_hold_in_full_and_quick_and_tiny_says_not(tiny):
+    from xordsim.figures.sample_complexity import assumption_violations, run_steps
+
+    spec = FIGURES["sample-complexity"]
+    for mode in ("full", "quick"):
+        s = spec.resolve(mode=mode)
+        assert assumption_violations(s, run_steps(s)) == [], mode
+        assert s["c_eta"] <= 1 / 410
+    full = spec.resolve()
+    m2 = 17.48  # the m2 bound of the declared p+, p-, delta
+    assert sum(m > m2 for m in full["ms"]) >= 2
+    s = spec.resolve(mode="tiny")
+    assert "c_eta = 0.05 > 1/410" in assumption_violations(s, run_steps(s))
+    caption = drawn(tiny, "sample-complexity")[3]
+    assert "OUTSIDE Theorem 6.5's assumptions" in caption and "16·e⁻⁸" in caption
+
+
+def test_sample_complexity_caption_states_the_contradictions_with_numbers():
+    from xordsim.figures.sample_complexity import _large_text
+
+    m = [1, 2, 4, 8, 16, 24, 32]
+    est = np.array([0.83, 0.85, 0.72, 0.57, 0.70, 0.61, 0.58])
+    lo, hi = est - 0.09, est + 0.09
+    text = _large_text(120, m, est, lo, hi, 17.48, 0.84)
+    assert "below 1 - delta = 0.84" in text and "m = 8" in text
+    assert "beyond m2 = 17.5 it is 0.61 [0.52, 0.70] at m = 24" in text
+    assert "not monotone in m: it falls from 0.85 [0.76, 0.94] at m = 2 to 0.57" in text
+
+
+def test_fig1_caption_states_a_rise_after_the_minimum():
+    from xordsim.figures.generalization import rise_text
+
+    ks = [10, 50, 200]
+    text = rise_text(ks, [1e-4, 5.0e-5, 7.1e-5], [6e-5, 3e-5, 5e-5], [1.4e-4, 7e-5, 9e-5])
+    assert "rises from k = 50 (5.0·10⁻⁵ [3.0·10⁻⁵, 7.0·10⁻⁵]) to k = 200 (7.1·10⁻⁵" in text
+    assert "intervals overlap" in text
+    text = rise_text(ks, [1e-4, 5.0e-5, 9e-5], [6e-5, 3e-5, 8e-5], [1.4e-4, 7e-5, 1e-4])
+    assert "do not overlap" in text
+    assert rise_text(ks, [3e-4, 2e-4, 1e-4], [0, 0, 0], [1, 1, 1]) == ""
+
+
+def test_fig4b_states_its_interval_and_settings(tiny):
+    out, _, _, caption = drawn(tiny, "fig4b")
+    assert "95% Student-t interval over the seeds" in caption and "n = 2 seeds" in caption
+    assert "not the 0.001 of Fig. 4a" in caption and "3x the epochs" in caption
+    rows = read_csv(out / "fig4b_summary.csv")
+    assert {r["interval"] for r in rows} == {"student-t over seeds"}
+    assert FIGURES["fig4b"].schema["seeds"].default >= 5
 
 
 def test_fig1_csv_matches_direct_engine_call(tmp_path):
@@ -309,7 +550,7 @@ def test_reproduce_tiny_writes_report_and_is_deterministic(tmp_path):
     links = re.findall(r"\]\(([^)]+)\)", report) + re.findall(r"href='([^']+)'", html)
     assert links
     for link in links:
-        if not link.startswith("#"):  # anchors inside the report: tests/test_report.py
+        if not link.startswith(("#", "data:")):  # anchors and embedded files: test_report.py
             assert (out1 / link).exists(), link
     assert "data:image/png;base64," in html
     for name in CORE:  # same seed -> identical numbers

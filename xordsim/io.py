@@ -80,15 +80,25 @@ def write_csv(path: str | os.PathLike, header: list[str], rows) -> Path:
 
 
 def save_figure(fig, out_dir: str | os.PathLike, stem: str, dpi: int = 150,
-                caption: str | None = None) -> list[Path]:
+                caption: str | None = None, *, report_width_px: int = 1000,
+                caption_font: float = 8.0) -> list[Path]:
     """Atomically save a matplotlib figure as ``stem.png`` and ``stem.svg`` (no timestamps),
-    with ``caption`` (if given) wrapped below the axes."""
+    with ``caption`` (if given) wrapped to the figure's width below everything else. The
+    one caption mechanism of every figure.
+
+    The caption is ``caption_font`` points, scaled up for a figure wider than
+    ``report_width_px`` at ``dpi`` (the widest the report shows an image) so that it still
+    reads as ``caption_font`` points there.
+    """
     extra = {}
     if caption:
         import textwrap
 
-        width = max(60, int(fig.get_figwidth() * 15))
-        fig.text(0.0, -0.01, textwrap.fill(caption, width), ha="left", va="top", fontsize=7.5)
+        size = caption_font * max(1.0, fig.get_figwidth() * dpi / report_width_px)
+        # about 0.55 em per character in DejaVu Sans; 0.6 keeps the lines inside the figure
+        width = max(40, int(fig.get_figwidth() * 72 / (0.6 * size)))
+        fig.text(0.0, -0.01, textwrap.fill(caption, width), ha="left", va="top",
+                 fontsize=size)
         extra = {"bbox_inches": "tight", "pad_inches": 0.15}
     paths = []
     for suffix, meta in ((".png", {"Software": None}), (".svg", {"Date": None})):

@@ -54,7 +54,7 @@ from xordsim.findings import (
     figure_anchor,
 )
 from xordsim.io import write_json, write_text
-from xordsim.theorems import estimate, format_bound
+from xordsim.theorems import estimate, summary_counts, table_columns
 from xordsim.theorems.specs import SPECS, resolve
 from xordsim.theorems.verdicts import CONSISTENT, OUTSIDE, VIOLATED
 
@@ -352,9 +352,6 @@ def machine() -> dict:
 # the report
 
 
-THEOREM_HEADER = ["result", "parameters", "replicas", "estimate", "95% CI", "exact", "bound",
-                  "verdict"]
-
 MODE_BANNER = {
     "quick": "QUICK MODE (xordsim reproduce --quick): fewer replicas and runs than the "
              "defaults, so the numbers are noisier",
@@ -363,13 +360,10 @@ MODE_BANNER = {
 }
 
 
-def theorem_cells(row: dict) -> list[str]:
-    params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                      for k, v in row["params"].items())
-    exact = "—" if row["exact"] is None else f"{row['exact']:.6f}"
-    return [row["name"], params, str(row["replicas"]), f"{row['estimate']:.4f}",
-            f"[{row['ci'][0]:.4f}, {row['ci'][1]:.4f}]", exact, format_bound(row),
-            row["verdict"]]
+def theorem_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """Header and cells of the theorem table: the same columns as ``xordsim theorems``
+    (:func:`xordsim.theorems.table_columns`), so both say the same thing."""
+    return table_columns(rows)
 
 
 def _settings_text(settings: dict) -> str:
@@ -442,8 +436,11 @@ class Report:
                           if n)
         mode = {"full": "full mode", "quick": "QUICK mode", "tiny": "TINY mode"}[
             self.info["mode"]]
+        flagged = summary_counts(rows)["flagged"]
+        flag_text = (f"; {flagged} rows flagged: fewer than 95% of their runs converged"
+                     if flagged else "")
         return (f"{mode}; {len(rows)} theorem rows: {count[CONSISTENT]} consistent, "
-                f"{violated}, {count[OUTSIDE]} outside assumptions; "
+                f"{violated}, {count[OUTSIDE]} outside assumptions{flag_text}; "
                 f"{len(self.figures)} of {n_fig} figures drawn; "
                 f"{len(done)} of {len(self.stages)} stages ran ({reused} reused from an earlier "
                 f"run), {len(self.skipped)} skipped" + (f" ({skipped})" if skipped else "")
@@ -502,6 +499,18 @@ class Report:
         items.append((0, "run", "Run: settings, times, machine, versions"))
         return items
 
+    def embedded_link(self, name: str) -> str:
+        """A link that works when report.html is moved alone: the file as a data URI
+        (download named ``name``) for CSV/JSON; an SVG is named as a file of the results
+        folder (the report already embeds its PNG)."""
+        path = self.out / name
+        kind = {".csv": "text/csv", ".json": "application/json"}.get(path.suffix)
+        if kind is None or not path.exists():
+            return f"{_esc(name)} (in the results folder)"
+        data = base64.b64encode(path.read_bytes()).decode()
+        return (f"<a download='{_esc(name)}' href='data:{kind};base64,{data}'>"
+                f"{_esc(name)}</a>")
+
     # -- Markdown ---------------------------------------------------------------------------
     def markdown(self) -> str:
         md = _md
@@ -522,15 +531,16 @@ class Report:
             if f.links:
                 L += ["See: " + ", ".join(f"[{md(link.text)}](#{link.anchor})"
                                           for link in f.links) + ".", ""]
+        header, body = theorem_table(self.rows)
         L += ['## <a id="theorems"></a>Theorem estimates', "",
               "Monte Carlo over independent replicas (random initialization, and training set "
               "where it is sampled); 95% Clopper–Pearson intervals; `consistent` when the "
               "interval does not contradict the bound. Time "
               f"{self.theorem_stage.compute_seconds:.0f} s. Numbers: "
               "[theorems.json](theorems.json).", "",
-              "| " + " | ".join(THEOREM_HEADER) + " |", "|" + "---|" * len(THEOREM_HEADER)]
-        for row, anchor in zip(self.rows, self.results.anchors, strict=True):
-            cells = [_md_cell(c) for c in theorem_cells(row)]
+              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for cells, anchor in zip(body, self.results.anchors, strict=True):
+            cells = [_md_cell(c) for c in cells]
             cells[0] = f'<a id="{anchor}"></a>{cells[0]}'
             L.append("| " + " | ".join(cells) + " |")
         notes = [f"- {md(r['name'])}: {md(n)}" for r in self.rows for n in r.get("notes", [])]
@@ -562,7 +572,8 @@ class Report:
              "<title>xordsim reproduction</title><style>body{font-family:sans-serif;"
              "max-width:1100px;margin:auto;padding:1em}table{border-collapse:collapse;"
              "font-size:90%}td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top}"
-             "img{max-width:100%}.violated{color:#b00;font-weight:bold}"
+             "img{max-width:100%}.violated{color:#b00;font-weight:bold}.flagged{color:#a60;"
+             "font-weight:bold}table.theorems td{white-space:nowrap}"
              ".banner{background:#fff3cd;border:2px solid #e0a800;padding:.6em 1em;"
              "font-weight:bold}.summary{background:#eef4fb;padding:.6em 1em}"
              ".status{font-weight:bold}.observed .status{color:#060}"
@@ -589,14 +600,17 @@ class Report:
                 P.append("<p>See: " + ", ".join(f'<a href="#{e(link.anchor)}">{e(link.text)}'
                                                 "</a>" for link in f.links) + ".</p>")
             P.append("</section>")
+        header, body = theorem_table(self.rows)
         P += ['<h2 id="theorems">Theorem estimates</h2>',
               "<p>Monte Carlo over independent replicas; 95% Clopper–Pearson intervals; time "
-              f"{self.theorem_stage.compute_seconds:.0f} s. Numbers: "
-              "<a href='theorems.json'>theorems.json</a>.</p>",
-              "<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in THEOREM_HEADER) + "</tr>"]
-        for row, anchor in zip(self.rows, self.results.anchors, strict=True):
-            cells = theorem_cells(row)
-            cls = " class='violated'" if cells[-1] == VIOLATED else ""
+              f"{self.theorem_stage.compute_seconds:.0f} s. Events: "
+              "<a href='#theorem-events'>definitions below the table</a>. Numbers: "
+              f"{self.embedded_link('theorems.json')}.</p>",
+              "<table class='theorems'><tr>" + "".join(f"<th>{e(h)}</th>" for h in header)
+              + "</tr>"]
+        for row, cells, anchor in zip(self.rows, body, self.results.anchors, strict=True):
+            cls = (" class='violated'" if row["verdict"] == VIOLATED else
+                   " class='flagged'" if row.get("flag") else "")
             P.append(f'<tr id="{anchor}">' + "".join(f"<td>{e(c)}</td>" for c in cells[:-1])
                      + f"<td{cls}>{e(cells[-1])}</td></tr>")
         P.append("</table>")
@@ -604,6 +618,12 @@ class Report:
                                    for n in r.get("notes", [])))
         if notes:
             P.append("<ul>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
+        P.append('<h3 id="theorem-events">What each result\'s event is</h3><dl>' + "".join(
+            f"<dt>{e(spec.name)} ({e(spec.result)})</dt><dd>{e(spec.event)}"
+            + (f" Convergence: {e(spec.convergence)}" if getattr(spec, "convergence", "")
+               else "") + "</dd>" for spec in SPECS.values()) + "</dl>"
+            "<p>The full definitions, the exact values and the choices made where the paper is "
+            "ambiguous are in docs/theorems.md of the xordsim repository.</p>")
         P.append('<h2 id="figures">Figures</h2>')
         for s in self.figures:
             png, files = self.figure_files(s)
@@ -614,8 +634,8 @@ class Report:
                          f'{data}">')
             else:
                 P.append(f"<p>{e(s.doc['caption'])}</p>")
-            links = " ".join(f"<a href='{e(f)}'>{e(f)}</a>" for f in files)
-            P.append(f"<p>Files: {links} — {e(self.figure_time(s))}</p>")
+            links = ", ".join(self.embedded_link(f) for f in files)
+            P.append(f"<p>Data: {links} — {e(self.figure_time(s))}</p>")
         if self.skipped:
             P.append('<h3 id="skipped">Skipped stages</h3><ul>' + "".join(
                 f"<li>{e(s.name)} ({e(s.title)}): {e(s.reason)}</li>" for s in self.skipped)

@@ -133,8 +133,9 @@ def fig4b(settings: dict | None = None, seed: int = 0, quiet: bool = True,
     Returns
     -------
     dict with ``train_sizes``, ``errors`` ``{"small"|"compressed"|"large":
-    array (sizes, seeds)}``, their means and standard deviations, the settings
-    and the wall time.
+    array (sizes, seeds)}``, their means and standard deviations, the last epoch's mean
+    training loss of every run (``final_loss``, same shapes), the settings and the wall
+    time.
     """
     s = _settings("fig4b", settings)
     sizes, seeds = s["train_sizes"], s["seeds"]
@@ -142,6 +143,7 @@ def fig4b(settings: dict | None = None, seed: int = 0, quiet: bool = True,
     t0 = time.perf_counter()
     data = data or _load(s, seed)
     errors = {k: np.full((len(sizes), seeds), np.nan) for k in ("small", "compressed", "large")}
+    losses = {k: np.full((len(sizes), seeds), np.nan) for k in errors}
     runs = tqdm(total=len(sizes) * seeds, desc="fig4b runs", unit="run", disable=quiet)
     for i, n in enumerate(sizes):
         for r in range(seeds):
@@ -152,14 +154,18 @@ def fig4b(settings: dict | None = None, seed: int = 0, quiet: bool = True,
             small_cfg = _config({**s, "epochs": factor * s["epochs"],
                                  "min_steps": factor * s["min_steps"]}, rs)
             big = ConvNet.create(large, s["filter_size"], rs, conv_scale=s["init_scale"])
-            train(big, x, y, cfg, quiet, desc=f"{large}ch n={n} seed={rs}")
+            hist = train(big, x, y, cfg, quiet, desc=f"{large}ch n={n} seed={rs}")
             errors["large"][i, r] = evaluate(big, data.x_test, data.y_test)
+            losses["large"][i, r] = hist["loss"][-1]
             sm = ConvNet.create(small, s["filter_size"], rs, conv_scale=s["init_scale"])
-            train(sm, x, y, small_cfg, quiet, desc=f"{small}ch n={n} seed={rs}")
+            hist = train(sm, x, y, small_cfg, quiet, desc=f"{small}ch n={n} seed={rs}")
             errors["small"][i, r] = evaluate(sm, data.x_test, data.y_test)
+            losses["small"][i, r] = hist["loss"][-1]
             comp = compressed_net(big, small, rs, s["center_norm"])
-            train(comp, x, y, small_cfg, quiet, desc=f"{small}ch centres n={n} seed={rs}")
+            hist = train(comp, x, y, small_cfg, quiet,
+                         desc=f"{small}ch centres n={n} seed={rs}")
             errors["compressed"][i, r] = evaluate(comp, data.x_test, data.y_test)
+            losses["compressed"][i, r] = hist["loss"][-1]
             runs.update(1)
     runs.close()
     ddof = 1 if seeds > 1 else 0
@@ -170,6 +176,7 @@ def fig4b(settings: dict | None = None, seed: int = 0, quiet: bool = True,
         "seeds_used": [seed + r for r in range(seeds)],
         "n_test": int(len(data.y_test)),
         "errors": errors,
+        "final_loss": losses,
         "mean": {k: v.mean(axis=1) for k, v in errors.items()},
         "std": {k: v.std(axis=1, ddof=ddof) for k, v in errors.items()},
         "seconds": time.perf_counter() - t0,
