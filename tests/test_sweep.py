@@ -179,11 +179,11 @@ def test_store_resume_force_and_summary(tmp_path):
     s = load(out, summary=True)
     assert s["k"].tolist() == [2, 5, 7] and (s["replicas"] == 12).all()
     for col in ("test_error", "train_error"):
-        assert ((s[f"{col}_ci_low"] >= 0) & (s[f"{col}_ci_high"] <= 1)).all()
-        assert ((s[f"{col}_ci_low"] <= s[f"{col}_mean"]) &
-                (s[f"{col}_mean"] <= s[f"{col}_ci_high"])).all()
-    assert ((s["frac_converged_ci_low"] <= s["frac_converged"]) &
-            (s["frac_converged"] <= s["frac_converged_ci_high"])).all()
+        assert ((s[f"{col}_ci95_low"] >= 0) & (s[f"{col}_ci95_high"] <= 1)).all()
+        assert ((s[f"{col}_ci95_low"] <= s[f"{col}_mean"]) &
+                (s[f"{col}_mean"] <= s[f"{col}_ci95_high"])).all()
+    assert ((s["frac_converged_ci95_low"] <= s["frac_converged"]) &
+            (s["frac_converged"] <= s["frac_converged_ci95_high"])).all()
     names = sorted(p.name for p in out.rglob("*"))
     assert names == sorted(["lock", "manifest.json", "points", "spec.json"] +
                            [f"{i}.parquet" for i in s["id"]])

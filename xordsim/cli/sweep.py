@@ -148,9 +148,9 @@ def _summary(args) -> int:
             rows.append([str(r[c]) if not isinstance(r[c], float) else sig(r[c])
                          for c in varying] + [
                 str(r["replicas"]), f"{sig(r['frac_converged'])} "
-                f"{interval(r['frac_converged_ci_low'], r['frac_converged_ci_high'])}",
+                f"{interval(r['frac_converged_ci95_low'], r['frac_converged_ci95_high'])}",
                 f"{sig(r['test_error_mean'])} "
-                f"{interval(r['test_error_ci_low'], r['test_error_ci_high'])}"])
+                f"{interval(r['test_error_ci95_low'], r['test_error_ci95_high'])}"])
         width = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
         print("  ".join(h.ljust(w) for h, w in zip(head, width, strict=True)))
         for row in rows:

@@ -222,13 +222,13 @@ def load(path, summary: bool = False, *, seed: int | None = None):
 #: The columns of :func:`summarize` after the parameters.
 SUMMARY_COLUMNS = (
     "id", "replicas", "converged", "not_converged", "stalled", "diverged",
-    "frac_converged", "frac_converged_ci_low", "frac_converged_ci_high",
-    "train_error_mean", "train_error_ci_low", "train_error_ci_high",
-    "test_error_mean", "test_error_ci_low", "test_error_ci_high",
-    "test_error_converged_mean", "test_error_converged_ci_low",
-    "test_error_converged_ci_high",
-    "recovers_f_star", "frac_recovers_f_star", "frac_recovers_f_star_ci_low",
-    "frac_recovers_f_star_ci_high", "converged_step_mean", "point_seconds",
+    "frac_converged", "frac_converged_ci95_low", "frac_converged_ci95_high",
+    "train_error_mean", "train_error_ci95_low", "train_error_ci95_high",
+    "test_error_mean", "test_error_ci95_low", "test_error_ci95_high",
+    "test_error_converged_mean", "test_error_converged_ci95_low",
+    "test_error_converged_ci95_high",
+    "recovers_f_star", "frac_recovers_f_star", "frac_recovers_f_star_ci95_low",
+    "frac_recovers_f_star_ci95_high", "converged_step_mean", "point_seconds",
 )
 
 
@@ -262,15 +262,15 @@ def summarize(df, seed: int = 0):
             stalled=int((status == 2).sum()), diverged=int((status == 3).sum()),
             frac_converged=conv.mean(),
         )
-        row["frac_converged_ci_low"], row["frac_converged_ci_high"] = proportion_ci(
+        row["frac_converged_ci95_low"], row["frac_converged_ci95_high"] = proportion_ci(
             int(conv.sum()), R)
         for name, values in (("train_error", tr[ok]), ("test_error", te[ok]),
                              ("test_error_converged", te[conv])):
             mean, lo, hi = bounded_mean_ci(values, seed=seed)
-            row[f"{name}_mean"], row[f"{name}_ci_low"], row[f"{name}_ci_high"] = mean, lo, hi
+            row[f"{name}_mean"], row[f"{name}_ci95_low"], row[f"{name}_ci95_high"] = mean, lo, hi
         row["recovers_f_star"] = rec
         row["frac_recovers_f_star"] = rec / R
-        row["frac_recovers_f_star_ci_low"], row["frac_recovers_f_star_ci_high"] = \
+        row["frac_recovers_f_star_ci95_low"], row["frac_recovers_f_star_ci95_high"] = \
             proportion_ci(rec, R)
         steps = g["converged_step"].to_numpy()[conv]
         row["converged_step_mean"] = float(steps.mean()) if steps.size else float("nan")
