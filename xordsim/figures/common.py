@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from xordsim import fmt
+from xordsim.config import GDConfig
 from xordsim.io import write_json
 from xordsim.stats import bounded_mean_ci, proportion_ci
 
@@ -178,3 +179,14 @@ def write_sidecar(out_dir: Path, spec, caption: str, seed: int, settings: dict,
     return write_json(Path(out_dir) / f"{spec.name}.json", {
         "name": spec.name, "title": spec.title, "caption": caption, "seed": int(seed),
         "settings": settings, "files": [Path(p).name for p in paths], "seconds": seconds})
+
+
+def gd_config(settings: dict, **changes) -> GDConfig:
+    """The :class:`~xordsim.config.GDConfig` of a figure's runs: every setting that is a
+    GDConfig field (``runs`` is ``replicas``), then ``changes`` (e.g. ``k=...``)."""
+    fields = GDConfig.params()
+    values = {key: settings[key] for key in fields if key in settings}
+    if "runs" in settings:
+        values["replicas"] = settings["runs"]
+    values.update(changes)
+    return GDConfig(**values)

@@ -27,6 +27,7 @@ from xordsim.figures.common import (
     draw_floor,
     floor_text,
     fraction,
+    gd_config,
     legend_above,
     log_floor,
     mean_error,
@@ -66,8 +67,8 @@ def xord_point(k: int, s: dict, rng: np.random.Generator, gamma: float | None = 
     """
     dist = _distribution(s)
     x, y = dist.sample_training_sets(s["m"], s["runs"], rng)
-    return train(x, y, k, steps=s["steps"], gamma=s["gamma"] if gamma is None else gamma,
-                 c_eta=s["c_eta"], seed=rng, test_distribution=dist)
+    cfg = gd_config(s, k=k, gamma=s["gamma"] if gamma is None else gamma)
+    return train(x, y, cfg, seed=rng, test_distribution=dist)
 
 
 def point_row(k: int, res, seed: int) -> list:

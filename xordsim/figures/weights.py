@@ -21,6 +21,7 @@ from xordsim.figures.common import (
     MAX_WIDTH_IN,
     RED,
     converged_text,
+    gd_config,
     settings_text,
     style,
 )
@@ -79,8 +80,7 @@ def build_fig2(s: dict, seed: int, out_dir: Path, quiet: bool):
     runs = s["runs"]
     results, rows, text = [], [], []
     for k, failing in ((s["k_large"], False), (s["k_small"], True)):
-        res = train(x, y, k, problem="xor", replicas=runs, steps=s["steps"], c_eta=s["c_eta"],
-                    seed=substream(seed, "fig2", k))
+        res = train(x, y, gd_config(s, problem="xor", k=k), seed=substream(seed, "fig2", k))
         r = _pick(res, failing)
         results.append((k, res, r))
         errs = int((res.train_error > 0).sum())
@@ -110,8 +110,7 @@ def build_fig3(s: dict, seed: int, out_dir: Path, quiet: bool):
     masks = reachable_masks(d)
     results, rows, text = [], [], []
     for k, failing in ((s["k_large"], False), (s["k_small"], True)):
-        res = train(x, y, k, replicas=runs, steps=s["steps"], gamma=s["gamma"],
-                    c_eta=s["c_eta"], seed=substream(seed, "fig3", k),
+        res = train(x, y, gd_config(s, k=k), seed=substream(seed, "fig3", k),
                     test_distribution=uniform_distribution(d))
         rec = recovers_f_star(res.outputs, masks)
         r = _pick(res, failing)
@@ -171,7 +170,7 @@ def build_dynamics(s: dict, seed: int, out_dir: Path, quiet: bool):
                                              sharex=None if r == c == 0 else axes[0, 0])
         for row, k in enumerate(tqdm((s["k_small"], s["k_large"]), desc="dynamics (k)",
                                      disable=quiet)):
-            res = train(x, y, k, replicas=runs, steps=steps, gamma=gamma, c_eta=c_eta,
+            res = train(x, y, gd_config(s, k=k, steps=steps, gamma=gamma, c_eta=c_eta),
                         seed=substream(seed, "dynamics", k), snapshot_steps=snaps)
             size = np.empty((snaps.size, 8))
             angle = np.empty((snaps.size, 8))
