@@ -399,19 +399,7 @@ def loss_groups(x, y, problem: str = "xord", gamma: float | None = None) -> Grou
     count = np.bincount(flat, minlength=Rd * 32).reshape(Rd, 32).astype(float)
     wsum = np.bincount(flat, weights=weight.ravel(), minlength=Rd * 32).reshape(Rd, 32)
     msum = np.bincount(flat, weights=margin.ravel(), minlength=Rd * 32).reshape(Rd, 32)
-    G = int((count > 0).sum(axis=1).max())
-    order = np.argsort(count == 0, axis=1, kind="stable")[:, :G]  # present keys first
-    take = lambda a: np.take_along_axis(a, order, axis=1)  # noqa: E731
-    cnt = take(count)
-    present = cnt > 0
-    key = order
-    return Groups(
-        mask=np.where(present, key // 2, 1).astype(np.int64),
-        y=np.where(key % 2 == 1, 1.0, -1.0),
-        weight=take(wsum),
-        margin=np.where(present, take(msum) / np.maximum(cnt, 1), 1.0),
-        count=cnt,
-    )
+    return _groups_from_sums(count, wsum, msum)
 
 
 @njit(cache=True)
@@ -468,19 +456,7 @@ def groups_from_counts(counts, problem: str = "xord", gamma: float | None = None
     wsum = _repeated_sums(wval, count32)
     msum = _repeated_sums(mval, count32)
     count = count32.astype(float)
-    G = int((count > 0).sum(axis=1).max())
-    order = np.argsort(count == 0, axis=1, kind="stable")[:, :G]  # present keys first
-    take = lambda a: np.take_along_axis(a, order, axis=1)  # noqa: E731
-    cnt = take(count)
-    present = cnt > 0
-    key = order
-    return Groups(
-        mask=np.where(present, key // 2, 1).astype(np.int64),
-        y=np.where(key % 2 == 1, 1.0, -1.0),
-        weight=take(wsum),
-        margin=np.where(present, take(msum) / np.maximum(cnt, 1), 1.0),
-        count=cnt,
-    )
+    return _groups_from_sums(count, wsum, msum)
 
 
 
@@ -506,3 +482,21 @@ def loss_and_grad(w, u, groups: Groups) -> tuple[float, np.ndarray, np.ndarray]:
         gb = sign * cb[cls] * np.sign(t)
         grads.append(np.stack([ga + gb, ga - gb], axis=1))
     return float(loss), grads[0], grads[1]
+
+
+def _groups_from_sums(count: np.ndarray, wsum: np.ndarray, msum: np.ndarray) -> Groups:
+    """Groups from per-(mask, label) sums over the 32 keys 2*mask + (y > 0), each (Rd, 32):
+    the present keys first (stable order), padded to the largest group count."""
+    G = int((count > 0).sum(axis=1).max())
+    order = np.argsort(count == 0, axis=1, kind="stable")[:, :G]  # present keys first
+    take = lambda a: np.take_along_axis(a, order, axis=1)  # noqa: E731
+    cnt = take(count)
+    present = cnt > 0
+    key = order
+    return Groups(
+        mask=np.where(present, key // 2, 1).astype(np.int64),
+        y=np.where(key % 2 == 1, 1.0, -1.0),
+        weight=take(wsum),
+        margin=np.where(present, take(msum) / np.maximum(cnt, 1), 1.0),
+        count=cnt,
+    )
