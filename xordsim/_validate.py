@@ -303,10 +303,19 @@ def available_memory() -> int:
         return 2**40
 
 
+#: Fraction of the available memory a request may take.
+MEMORY_FRACTION = 0.8
+
+
+def fits_in_memory(nbytes: float) -> bool:
+    """Whether ``nbytes`` fit in :data:`MEMORY_FRACTION` of the available memory."""
+    return nbytes <= MEMORY_FRACTION * available_memory()
+
+
 def check_memory(option: str, nbytes: float, what: str = "arrays") -> None:
     """Refuse up front a request whose arrays would need more than the available memory."""
-    avail = available_memory()
-    if nbytes > 0.8 * avail:
+    if not fits_in_memory(nbytes):
+        avail = available_memory()
         raise InputError(f"{option}: the {what} would need {_bytes(nbytes)}, more than the "
                          f"{_bytes(avail)} of memory available; reduce {option}")
 

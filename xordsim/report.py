@@ -41,6 +41,7 @@ import numpy as np
 
 from xordsim import __version__
 from xordsim.figures import FIGURES, draw, missing_requirements
+from xordsim.figures.common import settings_text
 from xordsim.findings import (
     EXACT,
     NOT_COMPUTED,
@@ -360,31 +361,14 @@ MODE_BANNER = {
 }
 
 
-def theorem_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
-    """Header and cells of the theorem table: the same columns as ``xordsim theorems``
-    (:func:`xordsim.theorems.table_columns`), so both say the same thing."""
-    return table_columns(rows)
-
-
-def _settings_text(settings: dict) -> str:
-    def fmt(v):
-        if isinstance(v, float):
-            return f"{v:g}"
-        if isinstance(v, (list, tuple)):
-            return ",".join(fmt(x) for x in v)
-        return str(v)
-
-    return ", ".join(f"{k}={fmt(v)}" for k, v in settings.items())
-
-
 def theorem_settings_text(settings: dict) -> str:
     names = settings["names"]
     parts = [f"results: {'all' if not names else ', '.join(names)}",
              "replicas per row: " + ("each result's default" if settings["replicas"] is None
                                      else str(settings["replicas"]))]
-    parts += [f"{name}: {_settings_text(p)}" for name, p in settings["overrides"].items()]
+    parts += [f"{name}: {settings_text(p)}" for name, p in settings["overrides"].items()]
     if settings["extra"]:
-        parts.append("extra rows: " + ", ".join(f"{name} {_settings_text(p)} ({n} replicas)"
+        parts.append("extra rows: " + ", ".join(f"{name} {settings_text(p)} ({n} replicas)"
                                                 for name, n, p in settings["extra"]))
     return "; ".join(parts)
 
@@ -463,7 +447,7 @@ class Report:
             else:
                 status = s.status if s.status == COMPUTED else "reused from an earlier run"
                 settings = (theorem_settings_text(s.settings) if s.kind == "theorems"
-                            else _settings_text(s.settings))
+                            else settings_text(s.settings))
             took = "—" if s.compute_seconds is None else f"{s.compute_seconds:.1f}"
             out.append([s.name, status, f"{s.seconds:.1f}", took, settings])
         return out
@@ -531,7 +515,7 @@ class Report:
             if f.links:
                 L += ["See: " + ", ".join(f"[{md(link.text)}](#{link.anchor})"
                                           for link in f.links) + ".", ""]
-        header, body = theorem_table(self.rows)
+        header, body = table_columns(self.rows)
         L += ['## <a id="theorems"></a>Theorem estimates', "",
               "Monte Carlo over independent replicas (random initialization, and training set "
               "where it is sampled); 95% Clopper–Pearson intervals; `consistent` when the "
@@ -600,7 +584,7 @@ class Report:
                 P.append("<p>See: " + ", ".join(f'<a href="#{e(link.anchor)}">{e(link.text)}'
                                                 "</a>" for link in f.links) + ".</p>")
             P.append("</section>")
-        header, body = theorem_table(self.rows)
+        header, body = table_columns(self.rows)
         P += ['<h2 id="theorems">Theorem estimates</h2>',
               "<p>Monte Carlo over independent replicas; 95% Clopper–Pearson intervals; time "
               f"{self.theorem_stage.compute_seconds:.0f} s. Events: "

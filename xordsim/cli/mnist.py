@@ -249,6 +249,14 @@ def run_train(args) -> int:
     return 0
 
 
+def _at_most_channels(option: str, value: int, channels: int, source: str) -> None:
+    """A count of filters (clusters, small channels) cannot exceed the network's channels."""
+    if value > channels:
+        bound = (f"the {channels} channels of {source}" if source.startswith("--weights")
+                 else f"{source} = {channels}")
+        raise InputError(f"{option} must be at most {bound}, got {value}")
+
+
 def run_cluster(args) -> int:
     """``xordsim mnist cluster``."""
     require_extra("xordsim mnist cluster", "mnist")
@@ -259,9 +267,7 @@ def run_cluster(args) -> int:
         _refuse_with_weights(args, "cluster")
     else:
         data_cfg, net_cfg, train_cfg = _configs(args, seed)
-        if clusters > net_cfg.channels:
-            raise InputError(f"--clusters must be at most --channels = {net_cfg.channels}, "
-                             f"got {clusters}")
+        _at_most_channels("--clusters", clusters, net_cfg.channels, "--channels")
     out = _out(args)
     if args.weights is None:
         check_training_memory(net_cfg, train_cfg, data_cfg)
@@ -276,9 +282,7 @@ def run_cluster(args) -> int:
 
     if args.weights is not None:
         net, init_w = load_network(weights)
-        if clusters > net.channels:
-            raise InputError(f"--clusters must be at most the {net.channels} channels of "
-                             f"--weights {weights}, got {clusters}")
+        _at_most_channels("--clusters", clusters, net.channels, f"--weights {weights}")
         err = None
     else:
         data = _load_data(data_cfg, seed)
@@ -317,9 +321,7 @@ def run_compress(args) -> int:
         _refuse_with_weights(args, "compress")
     else:
         net_cfg = net_config(args)
-        if small > net_cfg.channels:
-            raise InputError(f"--small-channels must be at most --channels = "
-                             f"{net_cfg.channels}, got {small}")
+        _at_most_channels("--small-channels", small, net_cfg.channels, "--channels")
     out = _out(args)
     if args.weights is None:
         check_training_memory(net_cfg, train_cfg, data_cfg)
@@ -332,9 +334,7 @@ def run_compress(args) -> int:
 
     if args.weights is not None:
         large, _ = load_network(weights)
-        if small > large.channels:
-            raise InputError(f"--small-channels must be at most the {large.channels} "
-                             f"channels of --weights {weights}, got {small}")
+        _at_most_channels("--small-channels", small, large.channels, f"--weights {weights}")
         check_training_memory(NetConfig(large.channels, large.filter_size), train_cfg,
                               data_cfg)
         data = _load_data(data_cfg, seed)

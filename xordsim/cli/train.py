@@ -6,7 +6,7 @@ Every option is a field of :class:`xordsim.config.GDConfig` (declared there once
 
 from __future__ import annotations
 
-from xordsim._validate import InputError, check_memory
+from xordsim._validate import InputError, check_memory, fits_in_memory
 from xordsim.cli._common import (
     add_json,
     add_param,
@@ -65,10 +65,8 @@ def config_from_args(args) -> GDConfig:
 
 def _check_memory(cfg: GDConfig) -> None:
     """Refuse a run whose arrays would not fit, naming the option that makes it large."""
-    from xordsim._validate import available_memory
-
     need = cfg.memory_bytes()
-    if need <= 0.8 * available_memory():
+    if fits_in_memory(need):
         return
     params = GDConfig.params()
     culprit = min(("replicas", "k", "m", "d"),
