@@ -61,7 +61,8 @@ _EXPORTS = {
 }
 
 #: Public sub-packages and modules, loaded on first use.
-_SUBMODULES = ("diagnostics", "theorems", "figures", "mnist", "patterns", "report", "sweep")
+_SUBMODULES = ("diagnostics", "measures", "theorems", "figures", "mnist", "patterns", "report",
+               "sweep")
 
 __all__ = ["__version__", *_EXPORTS, *_SUBMODULES]
 
