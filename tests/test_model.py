@@ -139,7 +139,16 @@ def test_loss_groups_weights():
 
 
 def test_hinge_counts_exactly_the_active_groups(rng):
-    from xordsim.model import TABLES, LossGroups, Scratch, forward, hinge, hinge_active, to_st
+    from xordsim.model import (
+        TABLES,
+        LossGroups,
+        Scratch,
+        forward,
+        group_loss,
+        hinge_active,
+        kernel_loss,
+        to_st,
+    )
 
     x, y = uniform_distribution(4).sample_training_set(10, rng)
     g = loss_groups(x, y, "xord", gamma=2.0)
@@ -155,7 +164,7 @@ def test_hinge_counts_exactly_the_active_groups(rng):
         weight[trial % G] = 0.0  # a zero-weight group is never active
         grp = grp._replace(weight=weight)
         active = np.zeros(G, np.int64)
-        loss = hinge(sc, grp, TABLES, active)
+        loss = group_loss(sc, grp, TABLES, active, kernel_loss("hinge"))
         slack = grp.margin - grp.y * sc.out_n
         expect = (weight > 0) & (slack > 0)  # the kink slack = 0 is inactive
         assert active.tolist() == expect.astype(int).tolist()

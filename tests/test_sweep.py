@@ -508,3 +508,71 @@ def test_sweep_help_imports_nothing_heavy():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert res.stdout.strip().splitlines()[-1] == "HEAVY:"
+
+
+# ----------------------------------------------------------------------------------------
+# the engine options of issue 13 (loss, tol, output_scale, init) in sweeps
+
+
+def test_point_ids_and_seeds_are_those_of_the_first_format():
+    """Ids and seed entropy computed by xordsim before the loss, tol, output_scale and init
+    parameters existed: a point at their defaults keeps them, so stored sweeps resume."""
+    from xordsim.sweep import load_spec
+
+    spec = load_spec(dict(BASE, grid={"k": [2, 5]}))
+    assert [(p.id, p.entropy) for p in spec.points] == [
+        ("8e988cfefbb8404d", (3, 2146210016, 3949265807, 3313010317, 1742560154)),
+        ("aef03bc9cd8f6111", (3, 1003649928, 640180600, 3228826035, 2975724437))]
+    assert spec.hash == "79ec399ece49af78665f69e836c33d35c57a9cfb5f5849908c77269b0402d048"
+    xor = load_spec({"problem": "xor", "replicas": 6, "grid": {"k": [2]},
+                     "fixed": {"steps": 100}})
+    assert (xor.points[0].id, xor.points[0].entropy) == (
+        "e1946cea1930abb0", (0, 342923033, 3105062203, 4212489012, 2619606489))
+    decoy = load_spec({"problem": "xord", "data": "decoy", "replicas": 4, "seed": 7,
+                       "fixed": {"d": 4}, "grid": {"gamma": [1.0]}})
+    assert decoy.points[0].id == "196718e4644482d9"
+    # the defaults written out give the same point; any other value another one
+    same = load_spec(dict(BASE, fixed=dict(BASE["fixed"], loss="hinge", tol=0.0,
+                                           output_scale=1.0, init="gaussian"),
+                          grid={"k": [2, 5]}))
+    assert [p.id for p in same.points] == [p.id for p in spec.points]
+    other = load_spec(dict(BASE, fixed=dict(BASE["fixed"], k=2),
+                           grid={"loss": ["squared", "logistic"], "output_scale": [1.0, 2.0],
+                                 "init": ["gaussian", "antisymmetric"], "tol": [0.0, 1e-3]}))
+    ids = {p.id for p in other.points} | {spec.points[0].id}
+    assert len(ids) == len(other.points) + 1
+
+
+def test_sweep_over_losses(tmp_path):
+    from xordsim.sweep import run
+    from xordsim.sweep.spec import config_values, load_spec
+
+    spec = dict(BASE, fixed=dict(BASE["fixed"], k=3, m=4),
+                grid={"loss": ["hinge", "squared", "logistic"]},
+                points=[{"loss": "logistic", "tol": 0.3, "output_scale": 2.0,
+                         "init": "antisymmetric"}])
+    run(spec, tmp_path / "s", quiet=True)
+    df = _table(tmp_path / "s")
+    # the loss is the column loss_function (loss is each replica's final loss)
+    assert df["loss_function"].tolist() == ["hinge"] * 12 + ["squared"] * 12 + \
+        ["logistic"] * 24
+    for name in ("tol", "output_scale", "init"):
+        assert name in df.columns
+    assert (df["loss"][df["loss_function"] != "hinge"] > 0).all()
+    last = _rows(df, output_scale=2.0)
+    assert len(last) == 12 and (last["init"] == "antisymmetric").all()
+    assert (last["loss"][last["status"] == 1] <= 0.3).all()
+    # every canonical parameter reaches the GDConfig of the run
+    point = load_spec(spec).points[-1]
+    values = config_values(point.params)
+    assert (values["loss"], values["tol"], values["output_scale"], values["init"]) == (
+        "logistic", 0.3, 2.0, "antisymmetric")
+    assert values["d"] == 5 and values["m"] == 4 and "distribution" not in values
+
+
+def test_record_every_is_not_a_sweep_parameter():
+    from xordsim.sweep import load_spec
+
+    assert "record_every" not in point_params()
+    with pytest.raises(InputError, match="fixed.record_every.*trajectories"):
+        load_spec(dict(BASE, fixed=dict(BASE["fixed"], record_every=10)))

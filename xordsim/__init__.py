@@ -45,13 +45,17 @@ _EXPORTS = {
     "p_plus_exact": "xordsim.data",
     "p_minus_exact": "xordsim.data",
     "p_plus_paper": "xordsim.data",
+    "sample_mask_counts": "xordsim.data",
+    "mask_counts": "xordsim.data",
     # model
     "network_output": "xordsim.model",
     "outputs_all_masks": "xordsim.model",
     "test_error_exact": "xordsim.model",
     "recovers_f_star": "xordsim.model",
+    "groups_from_counts": "xordsim.model",
     # engine
     "train": "xordsim.engine",
+    "train_groups": "xordsim.engine",
     "TrainResult": "xordsim.engine",
     "gaussian_init": "xordsim.engine",
     "STATUS_NAMES": "xordsim.engine",

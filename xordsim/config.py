@@ -18,7 +18,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from xordsim._validate import Declared, param
+from xordsim._validate import Declared, InputError, available_memory, fits_in_memory, param
 
 #: Optional dependency groups (``pip install "xordsim[NAME]"``, declared in setup.cfg):
 #: the importable modules each provides. Checked with ``importlib.util.find_spec``.
@@ -29,6 +29,10 @@ EXTRAS: dict[str, tuple[str, ...]] = {"mnist": ("sklearn", "mlxtend"),
 #: Problems, and the data modes of XORD.
 PROBLEMS = ("xord", "xor")
 DATA_MODES = ("fresh", "shared", "decoy")
+
+#: Training losses (:func:`xordsim.model.point_loss`) and initializations of the filters.
+LOSSES = ("hinge", "squared", "logistic")
+INITS = ("gaussian", "antisymmetric")
 
 #: Upper limits that keep every count inside int64 and every request plausible; the
 #: memory a request needs is checked separately (:func:`GDConfig.memory_bytes`).
@@ -86,6 +90,36 @@ class GDConfig(Declared):
     ``None`` in ``gamma``, ``lr`` and ``init_std`` means the paper's derived value
     (:attr:`margin`, :attr:`eta`, :attr:`sigma_g`). ``d``, ``m``, ``distribution``,
     ``data`` and ``prior_pos`` describe XORD data; XOR always has its 4 points.
+
+    ``loss``, ``tol``, ``output_scale``, ``init`` and ``record_every`` go beyond the paper
+    (issue 13); their defaults are the paper's setting, and leave every earlier result
+    unchanged bit for bit:
+
+    * ``loss``: per point i with loss weight w_i and margin m_i
+      (:func:`xordsim.model.point_loss_weights`; m_i = gamma for positives, 1 for
+      negatives) and label y_i,
+
+      - ``hinge`` (Eq. 4): w_i max(0, m_i - y_i N(x_i));
+      - ``squared``: (1/2) w_i (N(x_i) - t_i)^2 with target t_i = y_i m_i (gamma for
+        positives, -1 for negatives);
+      - ``logistic``: w_i log(1 + exp(-y_i N(x_i))) (m_i unused).
+    * ``tol``: a replica has *converged*, and stops, at the first step t with
+      loss(W_t) <= tol. With the default 0 that is the hinge's exact zero loss (the
+      paper's stopping rule). The squared and logistic losses are positive for every W
+      (the logistic loss tends to 0 only as every margin grows without bound), so with
+      ``tol = 0`` they run the T steps; give ``tol > 0`` to stop them. For the logistic loss
+      a ``tol`` below min_i w_i log 2 also guarantees zero training error at convergence.
+      For the squared loss the end at T is the normal end: on a training set that holds,
+      e.g., the pattern sets {1}, {3} and {1,3}, N{1,3} = N{1} + N{3} for every W while
+      the targets have t{1,3} != t{1} + t{3}, so the loss has a positive floor that no W
+      reaches below (``TrainResult.grad_norm`` tells how close to stationary a run ended).
+    * ``output_scale`` alpha: N = alpha sum_j [max_l sigma(w_j x_l) - max_l sigma(u_j x_l)];
+      the gradients scale by alpha (with the init scale it moves a network between the
+      rich and the lazy regime).
+    * ``init``: ``gaussian`` draws w then u i.i.d. N(0, sigma_g^2); ``antisymmetric``
+      draws w the same way and sets u = w, so that N_{W_0} = 0.
+    * ``record_every``: every that many steps, record the loss and the training error
+      (``TrainResult.loss_trajectory``, ``train_error_trajectory``; 0 records nothing).
     """
 
     problem: str = param("str", "xord", "xord (Sec. 4-6) or xor (Sec. 3)", choices=PROBLEMS)
@@ -115,6 +149,17 @@ class GDConfig(Declared):
                              low=0, high=1, low_open=True, high_open=True)
     max_weight: float = param("float", 1e12, "mean filter response that counts as "
                               "divergence", low=0, low_open=True)
+    loss: str = param("str", "hinge", "training loss: hinge (Eq. 4), squared (targets gamma "
+                      "and -1) or logistic", choices=LOSSES)
+    tol: float = param("float", 0.0, "a replica converges (and stops) when its loss is <= "
+                       "tol; 0: the hinge's exact zero loss (squared and logistic then run "
+                       "all steps)", low=0)
+    output_scale: float = param("float", 1.0, "alpha, the output scale: N = alpha * "
+                                "sum_j (...)", low=0, low_open=True)
+    init: str = param("str", "gaussian", "initial filters: gaussian (w, u i.i.d.) or "
+                      "antisymmetric (u = w, so N = 0 at the start)", choices=INITS)
+    record_every: int = param("int", 0, "record the loss and training error every that "
+                              "many steps (0: never)", low=0, high=MAX_STEPS)
     seed: int = param("seed", 0, "random seed")
 
     # -- derived values -------------------------------------------------------------------
@@ -141,8 +186,26 @@ class GDConfig(Declared):
 
     # -- resources ----------------------------------------------------------------------
 
+    @property
+    def recorded_steps(self) -> int:
+        """How many steps ``record_every`` records: t = 0, e, 2e, ... <= T (0 when off)."""
+        return self.steps // self.record_every + 1 if self.record_every else 0
+
+    def check_trajectories_fit(self, option: str = "record_every",
+                               replicas: int | None = None) -> None:
+        """Refuse up front trajectories (``record_every``) that would not fit in memory:
+        16 bytes per replica and recorded step; ``option`` names the parameter as the
+        user typed it."""
+        need = 16 * (self.replicas if replicas is None else replicas) * self.recorded_steps
+        if need and not fits_in_memory(need):
+            raise InputError(f"{option}: the loss and train-error trajectories would need "
+                             f"{need / 2**30:.3g} GiB, more than the "
+                             f"{available_memory() / 2**30:.3g} GiB of memory available; "
+                             f"raise {option} (0 records none)")
+
     def memory_bytes(self, snapshots: int = 0) -> int:
-        """Rough size of the arrays a run of this config allocates (weights, data, results)."""
+        """Rough size of the arrays a run of this config allocates (weights, data, results,
+        trajectories)."""
         R, k = self.replicas, self.k
         weights = 4 * R * k * 2 * 8 * (1 + snapshots / 2)
         data = 0
@@ -150,11 +213,11 @@ class GDConfig(Declared):
             n = 12 if self.data == "decoy" else 2 * self.m
             sets = R if self.data == "fresh" else 1
             data = sets * n * (self.d * 2 + 8)  # int8 points; masks and labels
-        return int(weights + data + R * 16 * 8 * 3)
+        return int(weights + data + R * 16 * 8 * 3 + R * self.recorded_steps * 2 * 8)
 
 
 __all__ = [
-    "DATA_MODES", "EXTRAS", "GDConfig", "PROBLEMS", "default_gamma", "default_init_std",
-    "default_lr", "theorem_3_3_min_steps", "theorem_3_3_steps", "theorem_6_3_min_steps",
-    "theorem_6_3_steps",
+    "DATA_MODES", "EXTRAS", "GDConfig", "INITS", "LOSSES", "PROBLEMS", "default_gamma",
+    "default_init_std", "default_lr", "theorem_3_3_min_steps", "theorem_3_3_steps",
+    "theorem_6_3_min_steps", "theorem_6_3_steps",
 ]

@@ -1,9 +1,10 @@
 """Batched full-batch gradient descent on the first layer (paper Sec. 3.1 and 4).
 
 ``train`` runs R independent replicas W <- W - eta * grad l(W) in one numba
-kernel (``parallel=True``, one replica per ``prange`` iteration, float64).
-Initial weights come from a seeded NumPy generator *before* the parallel loop,
-so results are bit-identical whatever the thread count.
+kernel (``parallel=True``, one replica per ``prange`` iteration, float64), for the
+hinge loss of the paper or the squared and logistic losses (:func:`xordsim.model.point_loss`),
+with an output scale alpha. Initial weights come from a seeded NumPy generator *before*
+the parallel loop, so results are bit-identical whatever the thread count.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from xordsim._validate import InputError, check_int
-from xordsim.config import GDConfig
+from xordsim._validate import InputError, check_choice, check_int
+from xordsim.config import INITS, GDConfig
 from xordsim.data import uniform_distribution
 from xordsim.model import (
     TABLES,
@@ -26,8 +27,10 @@ from xordsim.model import (
     Scratch,
     descend,
     forward,
-    hinge,
+    group_loss,
     hinge_active,
+    kernel_groups,
+    kernel_loss,
     loss_groups,
     mask_output,
     test_error_exact,
@@ -40,11 +43,20 @@ STATUS_NAMES = {RUNNING: "not converged", CONVERGED: "converged", STALLED: "stal
 
 
 def gaussian_init(replicas: int, k: int, init_std: float,
-                  seed: int | np.random.Generator | None = 0) -> tuple[np.ndarray, np.ndarray]:
-    """I.i.d. N(0, init_std^2) filters w then u, each (R, k, 2) -- the engine's initialization."""
+                  seed: int | np.random.Generator | None = 0,
+                  init: str = "gaussian") -> tuple[np.ndarray, np.ndarray]:
+    """The engine's initialization: filters w, u, each (R, k, 2).
+
+    ``init = "gaussian"``: w then u i.i.d. N(0, init_std^2). ``"antisymmetric"``: w drawn
+    the same way (the same numbers as the gaussian w) and u a copy of w, so that
+    N_{W_0} = 0 on every input; u draws nothing.
+    """
+    init = check_choice("init", init, INITS)
     rng = np.random.default_rng(seed)
     w = rng.standard_normal((replicas, k, 2))
     w *= init_std
+    if init == "antisymmetric":
+        return w, w.copy()
     u = rng.standard_normal((replicas, k, 2))
     u *= init_std
     return w, u
@@ -58,17 +70,20 @@ def _store_w(s, t, out):
 
 
 class GDParams(NamedTuple):
-    """The scalars of a GD run: learning rate eta, maximum number of updates T, and the
-    divergence threshold on the mean filter response (``max_weight``)."""
+    """The scalars of a GD run: learning rate eta, maximum number of updates T, the
+    divergence threshold on the mean filter response (``max_weight``), the convergence
+    tolerance on the loss, and the trajectory interval (0: none)."""
 
     eta: float
     steps: int
     max_abs: float
+    tol: float
+    record_every: int
 
 
 class Result(NamedTuple):
     """What the kernel writes per replica: final filters w, u (R, k, 2); status, stop_step
-    (R,) int64; loss, train_err (R,); active (R, G) int64 hinge counters (zeroed on entry);
+    (R,) int64; loss, train_err (R,); active (R, G) int64 margin counters (zeroed on entry);
     outputs (R, 16), N_W on every mask."""
 
     w: np.ndarray
@@ -79,6 +94,13 @@ class Result(NamedTuple):
     train_err: np.ndarray
     active: np.ndarray
     outputs: np.ndarray
+
+
+class Trajectories(NamedTuple):
+    """Loss and training error (R, S) at steps 0, e, 2e, ... (e = ``record_every``)."""
+
+    loss: np.ndarray
+    train_err: np.ndarray
 
 
 class Snapshots(NamedTuple):
@@ -92,9 +114,10 @@ class Snapshots(NamedTuple):
 
 
 @njit(cache=True, parallel=True)
-def _gd_kernel(w0, u0, data_idx, groups, params, tables, result, snaps):
+def _gd_kernel(w0, u0, data_idx, groups, params, tables, result, snaps, traj, loss_spec):
     """GD for every replica r from (w0[r], u0[r]) on training set ``data_idx[r]`` of
-    ``groups`` (a :class:`LossGroups` of (Rd, G) arrays)."""
+    ``groups`` (a :class:`LossGroups` of (Rd, G) arrays) on ``loss_spec``
+    (:func:`xordsim.model.kernel_loss`; the kernel is compiled once per loss type)."""
     # Replicas are independent; chunks only amortize the scratch allocations, so the
     # result does not depend on the chunking or on the thread count.
     R, k = w0.shape[0], w0.shape[1]
@@ -108,39 +131,64 @@ def _gd_kernel(w0, u0, data_idx, groups, params, tables, result, snaps):
         for r in range(chunk * size, min(R, (chunk + 1) * size)):
             rd = data_idx[r]
             grp = LossGroups(gmask[rd], gy[rd], gweight[rd], gmargin[rd], gcount[rd])
-            _train_replica(r, w0[r], u0[r], grp, params, tables, result, snaps, sc)
+            _train_replica(r, w0[r], u0[r], grp, params, tables, result, snaps, traj,
+                           sc, loss_spec)
+
+
+@njit(cache=True, inline="always")
+def _train_error(grp, out_n):
+    """Fraction of the training points (group counts) with y N <= 0."""
+    err = 0.0
+    total = 0.0
+    for g in range(grp.mask.shape[0]):
+        total += grp.count[g]
+        if grp.y[g] * out_n[g] <= 0.0:
+            err += grp.count[g]
+    return err / total
 
 
 @njit(cache=True)
-def _train_replica(r, w0, u0, grp, params, tables, result, snaps, sc):
+def _train_replica(r, w0, u0, grp, params, tables, result, snaps, traj, sc, loss_spec):
     """GD for replica r from filters (w0, u0) (k, 2) on the training set ``grp`` (a
-    :class:`LossGroups` of (G,) arrays) until zero loss, a fixed point, divergence or
-    ``params.steps`` updates; writes row r of ``result`` and ``snaps``."""
-    eta, steps, max_abs = params
+    :class:`LossGroups` of (G,) arrays) until the loss is <= tol, a fixed point,
+    divergence or ``params.steps`` updates; writes row r of ``result``, ``snaps`` and
+    ``traj``. ``loss_spec`` is the loss (:func:`xordsim.model.kernel_loss`)."""
+    eta, steps, max_abs, tol, every = params
+    alpha = loss_spec.alpha
     w, u, status, stop_step, loss_out, train_err, active, outputs = result
     snap_steps, snap_w, snap_u, snap_active = snaps
+    traj_loss, traj_err = traj
     sw, tw, su, tu, D, ca, cb, out_n = sc
     G = grp.mask.shape[0]
     S = snap_steps.shape[0]
+    n_traj = traj_loss.shape[1]
     for j in range(w0.shape[0]):
         sw[j] = w0[j, 0] + w0[j, 1]
         tw[j] = w0[j, 0] - w0[j, 1]
         su[j] = u0[j, 0] + u0[j, 1]
         tu[j] = u0[j, 0] - u0[j, 1]
+    active_r = active[r]
     si = 0
+    ti = 0
     st = RUNNING
     step = 0
     loss = 0.0
-    active_r = active[r]
-    big = forward(sw, tw, su, tu, D)
+    forward(sw, tw, su, tu, D)
     while True:
-        loss = hinge(sc, grp, tables, active_r)
+        loss = group_loss(sc, grp, tables, active_r, loss_spec)
+        if not (loss <= np.inf):  # an output, hence the loss, is not finite
+            st = DIVERGED
+            break
         while si < S and snap_steps[si] == step:
             _store_w(sw, tw, snap_w[r, si])
             _store_w(su, tu, snap_u[r, si])
             snap_active[r, si] = active_r
             si += 1
-        if loss == 0.0:
+        if every > 0 and ti < n_traj and step == ti * every:
+            traj_loss[r, ti] = loss
+            traj_err[r, ti] = _train_error(grp, out_n)
+            ti += 1
+        if loss <= tol:
             st = CONVERGED
             break
         if step == steps:
@@ -167,19 +215,23 @@ def _train_replica(r, w0, u0, grp, params, tables, result, snaps, sc):
             snap_w[r, s2] = np.nan
             snap_u[r, s2] = np.nan
             snap_active[r, s2] = -1
+        for t2 in range(ti, n_traj):
+            traj_loss[r, t2] = np.nan
+            traj_err[r, t2] = np.nan
         return
     loss_out[r] = loss
-    err = 0.0
-    total = 0.0
-    for g in range(G):
-        total += grp.count[g]
-        if grp.y[g] * out_n[g] <= 0.0:
-            err += grp.count[g]
-    train_err[r] = err / total
+    err = _train_error(grp, out_n)
+    train_err[r] = err
     for M in range(1, 16):
-        outputs[r, M] = mask_output(D, M, tables.sel)
-    # GD is at a fixed point (or ran out of steps): later snapshots equal the final
-    # weights, and a hinge active now stays active at every later step.
+        outputs[r, M] = alpha * mask_output(D, M, tables.sel)
+    # The replica stopped (or ran out of steps) and stays at its final weights: later
+    # snapshots and trajectory entries are those of the final network, and a group that
+    # misses its margin now does so at every later step. For the hinge with tol = 0 and a
+    # stalled replica this is what GD does (a fixed point); with tol > 0 it is the network
+    # at which the replica stopped.
+    for t2 in range(ti, n_traj):
+        traj_loss[r, t2] = loss
+        traj_err[r, t2] = err
     for s2 in range(si, S):
         snap_w[r, s2] = w[r]
         snap_u[r, s2] = u[r]
@@ -189,7 +241,7 @@ def _train_replica(r, w0, u0, grp, params, tables, result, snaps, sc):
                 snap_active[r, s2, g] = active_r[g] + extra
             else:
                 snap_active[r, s2, g] = active_r[g]
-    if st == STALLED:
+    if st == STALLED or st == CONVERGED:
         for g in range(G):
             if hinge_active(grp.weight[g], grp.margin[g], grp.y[g], out_n[g]):
                 active_r[g] += steps - step
@@ -204,25 +256,43 @@ class TrainResult:
     w0, u0, w, u : (R, k, 2)
         Initial and final filters.
     status : (R,) int
-        0 not converged within ``steps``, 1 converged (loss exactly 0), 2 stalled
-        (zero subgradient with positive loss: a point GD never leaves),
-        3 diverged (the mean filter response exceeded ``max_weight``, or a response
+        0 not converged within ``steps``; 1 converged: the loss of W_t reached
+        ``tol`` (loss <= tol; with the default tol = 0 that is the hinge's exact zero
+        loss, which the squared and logistic losses do not reach: they run all the
+        steps unless tol > 0, see :class:`~xordsim.config.GDConfig`); 2 stalled (zero
+        (sub)gradient with loss above tol: a point GD never leaves); 3 diverged (the mean
+        filter response exceeded ``max_weight``, or a response, an output or the loss
         became non-finite).
     converged_step : (R,) int
-        Step t at which the loss of W_t was first exactly 0, or -1.
+        Step t at which the loss of W_t was first <= tol, or -1.
     stop_step : (R,) int
         Number of updates performed.
     loss, train_error, test_error : (R,)
         Final loss, training error, exact test error (NaN for diverged replicas).
     outputs : (R, 16)
-        N_W on every mask at the end.
+        N_W on every mask at the end (the output scale alpha included).
     active_counts : (R, G)
-        a_g(T): number of steps 0 <= t <= T at which the hinge of group g was active
-        (a_i(t) of Sec. 3.1, a+(t) of Sec. 6 for a diverse positive group).
+        a_g(T): number of steps 0 <= t <= T at which group g missed its margin,
+        y N < margin (for the hinge: its hinge was active; a_i(t) of Sec. 3.1, a+(t) of
+        Sec. 6 for a diverse positive group). A replica that stopped before T counts as
+        staying at its final weights. (The squared loss's outputs converge to the margins
+        themselves, its targets, where this count is decided by rounding.)
     groups : Groups
         The training set reduced to groups.
     snapshot_steps, snapshots_w, snapshots_u, snapshots_active
-        Filters (R, S, k, 2) and active counts (R, S, G) at the requested steps.
+        Filters (R, S, k, 2) and active counts (R, S, G) at the requested steps (after a
+        replica stopped: its final weights).
+    grad_norm : (R,), property
+        Norm of the loss's (sub)gradient in all 4k filter coordinates at the final
+        weights (0 for a converged hinge or a stalled replica, NaN when diverged): how
+        close to stationary a squared or logistic run ended
+        (:func:`xordsim.model.gradient_norm`, computed when read).
+    trajectory_steps : (S',) int
+        Steps 0, e, 2e, ... <= T at which the trajectories were recorded
+        (e = ``record_every``; empty when it is 0).
+    loss_trajectory, train_error_trajectory : (R, S') or None
+        Loss and training error of W_t at those steps (after a replica stopped: its final
+        values; NaN from the step it diverged).
     """
 
     w0: np.ndarray
@@ -245,6 +315,9 @@ class TrainResult:
     snapshots_u: np.ndarray | None = None
     snapshots_active: np.ndarray | None = None
     seconds: float = 0.0
+    trajectory_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    loss_trajectory: np.ndarray | None = None
+    train_error_trajectory: np.ndarray | None = None
 
     def __repr__(self) -> str:
         """Shapes and headline numbers, not the arrays (3 significant digits)."""
@@ -258,14 +331,28 @@ class TrainResult:
                            if (self.status == code).any())
         snaps = f", snapshots at {self.snapshot_steps.size} steps" if self.snapshot_steps.size \
             else ""
-        return (f"TrainResult(R={R}, k={k}, problem={self.params.get('problem')!r}, "
+        loss = self.params.get("loss", "hinge")
+        loss = f", loss={loss!r}" if loss != "hinge" else ""
+        return (f"TrainResult(R={R}, k={k}, problem={self.params.get('problem')!r}{loss}, "
                 f"steps<={self.params.get('steps')}; {counts}; converged fraction "
                 f"{sig(float(self.converged.mean()))}; mean test error {sig(mean)}; "
                 f"w, u: {self.w.shape}{snaps})")
 
     @property
     def converged(self) -> np.ndarray:
+        """(R,) bool: the replicas whose loss reached ``tol`` (status 1)."""
         return self.status == CONVERGED
+
+    @property
+    def grad_norm(self) -> np.ndarray:
+        """(R,): the norm of the loss's (sub)gradient at the final weights (NaN if diverged)."""
+        from xordsim.model import gradient_norm
+
+        p = self.params
+        out = gradient_norm(self.w, self.u, self.groups, p.get("loss", "hinge"),
+                            p.get("output_scale", 1.0))
+        out[self.diverged] = np.nan
+        return out
 
     @property
     def diverged(self) -> np.ndarray:
@@ -294,16 +381,18 @@ def train(
         (R, n, d, 2) and (R, n) for one training set per replica.
     config : GDConfig or int, optional
         The hyper-parameters (:class:`xordsim.config.GDConfig`: problem, k, steps, gamma,
-        lr or c_eta, init_std, max_weight, seed); an int is read as ``k``. Any field may
-        also be given as a keyword (``train(x, y, k=2, steps=100)``), overriding it.
+        lr or c_eta, init_std, max_weight, seed, loss, tol, output_scale, init,
+        record_every); an int is read as ``k``. Any field may also be given as a keyword
+        (``train(x, y, k=2, steps=100)``), overriding it.
     replicas : int, optional
         R; defaults to ``len(w0)``, else to the number of training sets, else to
         ``config.replicas`` when a config is given, else 1.
     seed : int or Generator, optional
-        Seeds the initialization N(0, sigma_g^2), drawn w first then u (default
-        ``config.seed``).
+        Seeds the initialization N(0, sigma_g^2), drawn w first then u (u = w for
+        ``init="antisymmetric"``; default ``config.seed``).
     w0, u0 : arrays (R, k, 2), optional
-        Explicit initial filters (then ``init_std`` and ``seed`` are unused). They are
+        Explicit initial filters (then ``init_std``, ``init`` and ``seed`` are unused;
+        ``params["init"]`` is ``"explicit"``). They are
         not modified, and ``TrainResult.w0`` / ``u0`` refer to them (no copy) when they
         are C-contiguous float64 arrays.
     test_distribution : distribution, optional
@@ -311,9 +400,17 @@ def train(
     snapshot_steps : sequence of int, optional
         Steps t at which to record W_t (and the active counts).
 
+    The loss (``loss``: hinge, squared or logistic, :func:`xordsim.model.point_loss`) is
+    minimized over the network N = alpha sum_j (...) with alpha = ``output_scale``; a
+    replica stops at the first step whose loss is <= ``tol`` (converged), at a zero
+    gradient (stalled), on divergence, or after ``steps`` updates.
+
     The divergence threshold ``max_weight``: a replica is marked diverged when the mean
-    over the w (or the u) filters of max(|w·p1|, |w·p2|) exceeds it, or a response is
-    not finite.
+    over the w (or the u) filters of max(|w·p1|, |w·p2|) exceeds it, or a response, an
+    output or the loss is not finite. It bounds the weights, whatever alpha.
+
+    ``record_every`` > 0 records the loss and the training error every that many steps
+    (memory 16 R (T / record_every + 1) bytes, refused up front when it would not fit).
     """
     t_start = time.perf_counter()
     cfg, explicit = _resolve_config(config, params)
@@ -375,6 +472,7 @@ def _train_on_groups(groups, d, n, cfg, explicit, replicas, seed, w0, u0, test_d
     kernel call, the exact test error and the record."""
     k, steps, problem, max_weight = cfg.k, cfg.steps, cfg.problem, cfg.max_weight
     lr = cfg.eta
+    init = cfg.init
     seed = cfg.seed if seed is None else seed
     gamma = cfg.margin
     Rd = groups.mask.shape[0]
@@ -395,11 +493,12 @@ def _train_on_groups(groups, d, n, cfg, explicit, replicas, seed, w0, u0, test_d
         if w0.shape[0] != replicas:
             raise InputError(f"replicas={replicas} but w0 has {w0.shape[0]}")
         init_std = float("nan") if cfg.init_std is None else cfg.init_std
+        init = "explicit"
     else:
         if replicas is None:
             replicas = Rd if Rd > 1 else (cfg.replicas if explicit else 1)
         init_std = cfg.sigma_g
-        w0, u0 = gaussian_init(replicas, k, init_std, seed)
+        w0, u0 = gaussian_init(replicas, k, init_std, seed, cfg.init)
     if Rd not in (1, replicas):
         raise InputError(f"got {Rd} training sets for {replicas} replicas")
     w, u = np.empty_like(w0), np.empty_like(u0)  # the kernel writes the final filters
@@ -408,6 +507,8 @@ def _train_on_groups(groups, d, n, cfg, explicit, replicas, seed, w0, u0, test_d
     if snaps.size and (snaps[0] < 0 or snaps[-1] > steps):
         raise InputError(f"snapshot_steps must be in [0, steps={steps}]")
     R, G, S = replicas, groups.mask.shape[1], snaps.size
+    cfg.check_trajectories_fit("record_every", R)
+    n_traj = cfg.recorded_steps
     status = np.zeros(R, np.int64)
     stop_step = np.zeros(R, np.int64)
     loss = np.zeros(R)
@@ -417,10 +518,15 @@ def _train_on_groups(groups, d, n, cfg, explicit, replicas, seed, w0, u0, test_d
     snap_w = np.zeros((R, S, k, 2))
     snap_u = np.zeros((R, S, k, 2))
     snap_active = np.zeros((R, S, G), np.int64)
+    traj_loss = np.zeros((R, n_traj))
+    traj_err = np.zeros((R, n_traj))
     data_idx = np.arange(R) if Rd > 1 else np.zeros(R, np.int64)
-    _gd_kernel(w0, u0, data_idx, groups.arrays(), GDParams(float(lr), steps, float(max_weight)),
-               TABLES, Result(w, u, status, stop_step, loss, train_err, active, outputs),
-               Snapshots(snaps, snap_w, snap_u, snap_active))
+    gd = GDParams(float(lr), steps, float(max_weight), float(cfg.tol), cfg.record_every)
+    spec = kernel_loss(cfg.loss, cfg.output_scale)
+    _gd_kernel(w0, u0, data_idx, kernel_groups(groups.arrays(), spec), gd, TABLES,
+               Result(w, u, status, stop_step, loss, train_err, active, outputs),
+               Snapshots(snaps, snap_w, snap_u, snap_active), Trajectories(traj_loss, traj_err),
+               spec)
 
     dist = uniform_distribution(d) if test_distribution is None else test_distribution
     with np.errstate(invalid="ignore"):
@@ -431,8 +537,9 @@ def _train_on_groups(groups, d, n, cfg, explicit, replicas, seed, w0, u0, test_d
                                  seed=seed if isinstance(seed, int) else cfg.seed)
     params = dict(problem=problem, k=k, d=int(d), n=int(n),
                   replicas=R, steps=steps, gamma=gamma, lr=float(lr), c_eta=cfg.c_eta,
-                  init_std=float(init_std), max_weight=max_weight,
-                  shared_data=bool(Rd == 1 and R > 1),
+                  init_std=float(init_std), max_weight=max_weight, loss=cfg.loss,
+                  tol=cfg.tol, output_scale=cfg.output_scale, init=init,
+                  record_every=cfg.record_every, shared_data=bool(Rd == 1 and R > 1),
                   seed=seed if isinstance(seed, (int, type(None))) else "generator")
     return TrainResult(
         w0=w0, u0=u0, w=w, u=u, status=status, converged_step=converged_step,
@@ -441,4 +548,7 @@ def _train_on_groups(groups, d, n, cfg, explicit, replicas, seed, w0, u0, test_d
         snapshot_steps=snaps, snapshots_w=snap_w if S else None,
         snapshots_u=snap_u if S else None, snapshots_active=snap_active if S else None,
         seconds=time.perf_counter() - t_start,
+        trajectory_steps=np.arange(n_traj, dtype=np.int64) * cfg.record_every,
+        loss_trajectory=traj_loss if n_traj else None,
+        train_error_trajectory=traj_err if n_traj else None,
     )

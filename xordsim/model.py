@@ -1,4 +1,10 @@
-"""The networks of Eq. 1 and Eq. 2, their hinge losses and closed-form subgradients.
+"""The networks of Eq. 1 and Eq. 2, their losses and closed-form subgradients.
+
+The network, with output scale alpha (1 in the paper),
+N_W(x) = alpha sum_{j=1}^k [max_l sigma(w_j·x_l) - max_l sigma(u_j·x_l)], is trained on a
+loss sum_i w_i l(N(x_i); y_i, m_i) with per-point weight w_i and margin m_i
+(:func:`point_loss_weights`) and l one of (:func:`point_loss`): the hinge of Eq. 4
+max(0, m - y n), the squared loss (1/2)(n - y m)^2, or the logistic loss log(1 + e^{-y n}).
 
 Conventions (documented in the README):
 
@@ -15,7 +21,9 @@ max_{l in M} sigma(w·p_l), which is max(|s|, |t|) if a, b in M, |s| if only a,
 filter is therefore described by a *class* (a, b, which of a/b wins when both
 are present) -- 8 classes -- and by |s|, |t|. Summing |s|, |t|, max(|s|,|t|)
 over the filters of each class gives N_W on every mask in O(k + 8) operations,
-and the loss gradient of every filter follows from 8 class coefficients.
+and the loss gradient of every filter follows from 8 class coefficients. The loss
+enters only through dl/dN on each loss group (:func:`group_loss`): the class
+coefficients are sum over groups of (group weight) (dl/dN) alpha (GRAD_A / GRAD_B).
 
 The XOR network of Eq. 1 is the case d = 1: sigma(w·x) with x a single pattern.
 """
@@ -27,12 +35,27 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
+from numba.extending import overload
 
-from xordsim._validate import InputError, check_float
-from xordsim.config import default_gamma
+from xordsim._validate import InputError, check_choice, check_float
+from xordsim.config import LOSSES, default_gamma
 from xordsim.patterns import ALL_MASKS, mask_label, point_masks
 
 N_CLASSES = 8
+
+#: Loss codes of the kernels, in the order of :data:`xordsim.config.LOSSES`.
+HINGE, SQUARED, LOGISTIC = 0, 1, 2
+LOSS_CODES = {name: code for code, name in enumerate(LOSSES)}
+
+
+def loss_code(loss: str) -> int:
+    """The kernels' code of the loss named ``loss`` (one of :data:`~xordsim.config.LOSSES`)."""
+    return LOSS_CODES[check_choice("loss", loss, LOSSES)]
+
+
+def check_output_scale(output_scale) -> float:
+    """``output_scale`` (alpha) as a float; it must be finite and > 0."""
+    return check_float("output_scale", output_scale, 0, low_open=True)
 
 
 def _build_tables():
@@ -178,23 +201,139 @@ def mask_output(D, M, sel) -> float:
 
 @njit(cache=True, inline="always")
 def hinge_active(weight, margin, y, n) -> bool:
-    """Whether the hinge of a group (loss weight, margin, label y) is active at output n:
-    weight > 0 and margin - y n > 0 (the counters a_i(t), a+(t) count these steps)."""
+    """Whether a group (loss weight, margin, label y) misses its margin at output n:
+    weight > 0 and margin - y n > 0. For the hinge that is where it is active (the counters
+    a_i(t), a+(t) count these steps); every loss counts the same event."""
     return weight > 0.0 and margin - y * n > 0.0
 
 
+@njit(cache=True, inline="always")
+def point_loss(kind, n, y, margin):
+    """Loss of one point of unit weight at output n, and its derivative in n.
+
+    ``kind`` is :data:`HINGE`, :data:`SQUARED` or :data:`LOGISTIC`; y = +-1 the label and
+    m = ``margin`` (gamma for positives, 1 for negatives: :func:`point_loss_weights`):
+
+    * hinge (Eq. 4): l = max(0, m - y n), dl/dn = -y where m - y n > 0, else 0 (the
+      subgradient at the kink is 0);
+    * squared: l = (1/2) (n - t)^2 with target t = y m (gamma for positives, -1 for
+      negatives), dl/dn = n - t;
+    * logistic: l = log(1 + e^{-y n}) = softplus(-y n), computed stably as
+      max(-z, 0) + log1p(e) with z = y n and e = e^{-|z|}, and dl/dn = -y / (1 + e^{z}),
+      as -y e / (1 + e) for z > 0 and -y / (1 + e) otherwise (the margin is unused).
+
+    Returns (l, dl/dn).
+    """
+    if kind == HINGE:
+        slack = margin - y * n
+        if slack > 0.0:
+            return slack, -y
+        return 0.0, 0.0
+    if kind == SQUARED:
+        r = n - y * margin
+        return 0.5 * r * r, r
+    z = y * n
+    e = np.exp(-abs(z))
+    return max(-z, 0.0) + np.log1p(e), -y * (e if z > 0.0 else 1.0) / (1.0 + e)
+
+
+class HingeLoss(NamedTuple):
+    """The hinge loss (Eq. 4) of a network with output scale ``alpha``, as the kernels take
+    it. Each loss is its own type (:data:`LOSS_TYPES`), so that every kernel that takes one
+    is compiled once per loss, with that loss's own loop (:func:`group_loss`)."""
+
+    alpha: float
+
+
+class SquaredLoss(NamedTuple):
+    """The squared loss with output scale ``alpha`` (see :class:`HingeLoss`)."""
+
+    alpha: float
+
+
+class LogisticLoss(NamedTuple):
+    """The logistic loss with output scale ``alpha`` (see :class:`HingeLoss`)."""
+
+    alpha: float
+
+
+#: The kernels' loss type of each loss code (the order of :data:`xordsim.config.LOSSES`).
+LOSS_TYPES = (HingeLoss, SquaredLoss, LogisticLoss)
+
+
+def kernel_loss(loss: str = "hinge", output_scale: float = 1.0):
+    """The loss named ``loss`` with output scale alpha = ``output_scale`` as the kernels take
+    it: a :class:`HingeLoss`, :class:`SquaredLoss` or :class:`LogisticLoss`."""
+    return LOSS_TYPES[loss_code(loss)](check_output_scale(output_scale))
+
+
+def kernel_groups(groups: LossGroups, loss) -> LossGroups:
+    """The loss groups as :func:`group_loss` reads them for ``loss`` (:func:`kernel_loss`).
+
+    For the hinge the output scale is folded into the groups, W max(0, m - y alpha N) =
+    (alpha W) max(0, m / alpha - y N): weights times alpha, margins divided by alpha, so
+    that the hinge's loop runs on the unscaled network exactly as the paper's (at
+    alpha = 1 the groups are returned as they are, so nothing changes bit for bit). The
+    other losses read the groups as they are and apply alpha in their loop.
+    """
+    if isinstance(loss, HingeLoss) and loss.alpha != 1.0:
+        return groups._replace(weight=groups.weight * loss.alpha,
+                               margin=groups.margin / loss.alpha)
+    return groups
+
+
 @njit(cache=True)
-def hinge(sc, groups, tables, active):
-    """Hinge loss of Eq. 4 / Sec. 3.1 over groups of identical points, and its derivative.
+def group_loss(sc, groups, tables, active, loss):
+    """The training loss over groups of identical points, and its derivative.
+
+    loss = sum_g W_g l(alpha N_g; y_g, m_g), with W_g the sum of the loss weights of the
+    group's points, m_g their margin, l the loss (:func:`point_loss`) and alpha its output
+    scale -- both given by ``loss``, a :class:`HingeLoss`, :class:`SquaredLoss` or
+    :class:`LogisticLoss` (:func:`kernel_loss`); N_g is the unscaled network on the
+    group's mask.
 
     ``sc`` is a :class:`Scratch` whose ``D`` holds the class sums (:func:`forward`),
-    ``groups`` a :class:`LossGroups` of one training set (each (G,)): groups carry the sum
-    of their points' loss weights and their margin; ``tables`` is :data:`TABLES`. On
-    return ``sc.out_n[g]`` is N_W on group g and ``sc.coef_a[c]``, ``sc.coef_b[c]`` the
-    derivative of the loss with respect to the response of side a / b of a w filter of
-    class c (negate for u filters); ``active[g]`` is incremented where the hinge is
-    active (:func:`hinge_active`). Returns the loss.
+    ``groups`` a :class:`LossGroups` of one training set (each (G,)) as
+    :func:`kernel_groups` prepares it for ``loss``; ``tables`` is :data:`TABLES`. On
+    return ``sc.coef_a[c]``, ``sc.coef_b[c]`` are the derivative of the loss with respect
+    to the response of side a / b of a w filter of class c (negate for u filters):
+    sum_g W_g (dl/dn)(alpha N_g) alpha GRAD_A[c, M_g]; ``sc.out_n[g]`` is the output on
+    group g (alpha N_g; for the hinge N_g, its margins being divided by alpha), of the
+    sign of the network's; ``active[g]`` is incremented where the group misses its
+    margin, y alpha N_g < m_g (:func:`hinge_active`). Groups of weight 0 (padding)
+    contribute nothing. Returns the loss.
+
+    Compiled once per loss type, each with only its own loop (:func:`_hinge_groups` or
+    :func:`_smooth_groups`): the paper's hinge path is as fast as without the others.
     """
+    return _group_loss_of(loss, sc, groups, tables, active)
+
+
+def _group_loss_of(loss, sc, groups, tables, active):  # pragma: no cover - compiled only
+    """The loop of :func:`group_loss` for the type of ``loss`` (chosen at compile time)."""
+    raise NotImplementedError("called from compiled code only")
+
+
+@overload(_group_loss_of, jit_options={"cache": True})
+def _group_loss_of_impl(loss, sc, groups, tables, active):
+    cls = getattr(loss, "instance_class", None)
+    if cls is HingeLoss:
+        return lambda loss, sc, groups, tables, active: _hinge_groups(
+            sc, groups, tables, active)
+    if cls is SquaredLoss:
+        return lambda loss, sc, groups, tables, active: _smooth_groups(
+            sc, groups, tables, active, SQUARED, loss.alpha)
+    if cls is LogisticLoss:
+        return lambda loss, sc, groups, tables, active: _smooth_groups(
+            sc, groups, tables, active, LOGISTIC, loss.alpha)
+    return None
+
+
+@njit(cache=True)
+def _hinge_groups(sc, groups, tables, active):
+    """:func:`group_loss` for the hinge (Eq. 4), on the unscaled network N_g with alpha
+    folded into the groups (:func:`kernel_groups`): W max(0, m - y alpha N) =
+    (alpha W) max(0, m / alpha - y N). Its loop is the paper's, unchanged."""
     D, coef_a, coef_b, out_n = sc.D, sc.coef_a, sc.coef_b, sc.out_n
     gmask, gy, gweight, gmargin = groups.mask, groups.y, groups.weight, groups.margin
     sel, grad_a, grad_b = tables.sel, tables.grad_a, tables.grad_b
@@ -212,6 +351,33 @@ def hinge(sc, groups, tables, active):
             for c in range(8):
                 coef_a[c] += dn * grad_a[c, M]
                 coef_b[c] += dn * grad_b[c, M]
+    return loss
+
+
+@njit(cache=True)
+def _smooth_groups(sc, groups, tables, active, kind, alpha):
+    """:func:`group_loss` for the squared and logistic losses (``kind`` a constant)."""
+    D, coef_a, coef_b, out_n = sc.D, sc.coef_a, sc.coef_b, sc.out_n
+    gmask, gy, gweight, gmargin = groups.mask, groups.y, groups.weight, groups.margin
+    sel, grad_a, grad_b = tables.sel, tables.grad_a, tables.grad_b
+    coef_a[:] = 0.0
+    coef_b[:] = 0.0
+    loss = 0.0
+    for g in range(gmask.shape[0]):
+        M = gmask[g]
+        n = alpha * mask_output(D, M, sel)
+        out_n[g] = n
+        weight = gweight[g]
+        if not weight > 0.0:
+            continue
+        if hinge_active(weight, gmargin[g], gy[g], n):
+            active[g] += 1
+        value, slope = point_loss(kind, n, gy[g], gmargin[g])
+        loss += weight * value
+        dn = alpha * (weight * slope)  # d loss / d (unscaled N) on this group
+        for c in range(8):
+            coef_a[c] += dn * grad_a[c, M]
+            coef_b[c] += dn * grad_b[c, M]
     return loss
 
 
@@ -265,15 +431,32 @@ def descend(s, t, coef_a, coef_b, scale):
     return moved != 0.0
 
 
+@njit(cache=True)
+def grad_sq_norm(s, t, coef_a, coef_b) -> float:
+    """Squared norm of the loss gradient over filters given in (s, t) coordinates.
+
+    The gradient of a filter of class c is ga p1 + gb p2 with ga = coef_a[c] sign(s),
+    gb = coef_b[c] sign(t) (:func:`descend`), of squared norm 2 (ga^2 + gb^2) since
+    p1·p1 = p2·p2 = 2 and p1·p2 = 0. The same for u filters (whose gradient is negated).
+    """
+    total = 0.0
+    for j in range(s.shape[0]):
+        c = channel_class(s[j], t[j])
+        ga = coef_a[c] if s[j] != 0.0 else 0.0
+        gb = coef_b[c] if t[j] != 0.0 else 0.0
+        total += 2.0 * (ga * ga + gb * gb)
+    return total
+
+
 @njit(cache=True, parallel=True)
-def _outputs_all_masks(sw, tw, su, tu, sel):
+def _outputs_all_masks(sw, tw, su, tu, sel, alpha):
     R, k = sw.shape
     out = np.zeros((R, 16))
     for r in prange(R):
         D = np.zeros((4, 4))
         forward(sw[r], tw[r], su[r], tu[r], D)
         for M in range(1, 16):
-            out[r, M] = mask_output(D, M, sel)
+            out[r, M] = alpha * mask_output(D, M, sel)
     return out
 
 
@@ -298,20 +481,23 @@ def _as_batch(w, u):
     return w.reshape((-1,) + w.shape[-2:]), u.reshape((-1,) + u.shape[-2:]), w.ndim == 2
 
 
-def outputs_all_masks(w, u) -> np.ndarray:
-    """N_W on every mask: shape (R, 16) (column 0, the empty set, is 0)."""
+def outputs_all_masks(w, u, output_scale: float = 1.0) -> np.ndarray:
+    """N_W on every mask: shape (R, 16) (column 0, the empty set, is 0).
+
+    ``output_scale`` alpha multiplies the network: N_W = alpha sum_j (...).
+    """
     w, u, _ = _as_batch(w, u)
-    return _outputs_all_masks(*to_st(w), *to_st(u), SEL)
+    return _outputs_all_masks(*to_st(w), *to_st(u), SEL, check_output_scale(output_scale))
 
 
-def network_output(w, u, x) -> np.ndarray:
+def network_output(w, u, x, output_scale: float = 1.0) -> np.ndarray:
     """N_W(x) of Eq. 2 (Eq. 1 when d = 1) for filters w, u of shape (k, 2) or (R, k, 2).
 
     ``x`` holds points of shape (..., d, 2); returns shape ``x.shape[:-2]`` for a
-    single network, or (R,) + that for a batch.
+    single network, or (R,) + that for a batch. ``output_scale`` alpha multiplies N.
     """
     w, u, single = _as_batch(w, u)
-    out = outputs_all_masks(w, u)[:, point_masks(x)]
+    out = outputs_all_masks(w, u, output_scale)[:, point_masks(x)]
     return out[0] if single else out
 
 
@@ -355,12 +541,14 @@ def resolve_gamma(problem: str, gamma: float | None) -> float:
 
 
 def point_loss_weights(y, problem: str = "xord", gamma: float | None = None):
-    """Per-point loss weight and margin: the single definition of the training loss.
+    """Per-point loss weight and margin: the single definition of the training loss's
+    weights (every loss of :func:`point_loss` sums w_i l(N(x_i); y_i, m_i)).
 
     ``'xord'`` (Eq. 4): a positive has weight 1/(number of positives) and margin
     ``gamma`` (default 8, the paper's analysis needs gamma >= 8), a negative weight
     1/(number of negatives) and margin 1. ``'xor'`` (Sec. 3.1): weight 1 and margin 1
-    for every point (``gamma``, if given, is the positives' margin).
+    for every point (``gamma``, if given, is the positives' margin). The squared loss
+    uses y_i m_i as the target of point i; the logistic loss ignores the margin.
     Returns (weight, margin), each shaped like ``y``.
     """
     y = np.asarray(y)
@@ -460,11 +648,15 @@ def groups_from_counts(counts, problem: str = "xord", gamma: float | None = None
 
 
 
-def loss_and_grad(w, u, groups: Groups) -> tuple[float, np.ndarray, np.ndarray]:
-    """Loss and its closed-form subgradient for one network (w, u of shape (k, 2)).
+def loss_and_grad(w, u, groups: Groups, loss: str = "hinge",
+                  output_scale: float = 1.0) -> tuple[float, np.ndarray, np.ndarray]:
+    """Loss and its closed-form (sub)gradient for one network (w, u of shape (k, 2)).
 
-    ``groups`` must be shared (Rd = 1). Returns (loss, dloss/dw, dloss/du).
+    ``groups`` must be shared (Rd = 1); ``loss`` is one of
+    :data:`~xordsim.config.LOSSES` (:func:`point_loss`) and ``output_scale`` alpha scales
+    the network. Returns (loss, dloss/dw, dloss/du).
     """
+    spec = kernel_loss(loss, output_scale)
     w = np.asarray(w, dtype=np.float64)
     u = np.asarray(u, dtype=np.float64)
     sw, tw = to_st(w)
@@ -472,8 +664,8 @@ def loss_and_grad(w, u, groups: Groups) -> tuple[float, np.ndarray, np.ndarray]:
     G = groups.mask.shape[1]
     sc = Scratch(sw, tw, su, tu, np.zeros((4, 4)), np.empty(8), np.empty(8), np.empty(G))
     forward(sw, tw, su, tu, sc.D)
-    loss = hinge(sc, LossGroups(*(a[0] for a in groups.arrays())), TABLES,
-                 np.zeros(G, np.int64))
+    grp = kernel_groups(LossGroups(*(a[0] for a in groups.arrays())), spec)
+    value = group_loss(sc, grp, TABLES, np.zeros(G, np.int64), spec)
     ca, cb = sc.coef_a, sc.coef_b
     grads = []
     for s, t, sign in ((sw, tw, 1.0), (su, tu, -1.0)):
@@ -481,7 +673,45 @@ def loss_and_grad(w, u, groups: Groups) -> tuple[float, np.ndarray, np.ndarray]:
         ga = sign * ca[cls] * np.sign(s)
         gb = sign * cb[cls] * np.sign(t)
         grads.append(np.stack([ga + gb, ga - gb], axis=1))
-    return float(loss), grads[0], grads[1]
+    return float(value), grads[0], grads[1]
+
+
+@njit(cache=True, parallel=True)
+def _gradient_norms(sw, tw, su, tu, data_idx, groups, tables, loss):
+    R = sw.shape[0]
+    G = groups.mask.shape[1]
+    out = np.empty(R)
+    for r in prange(R):
+        rd = data_idx[r]
+        grp = LossGroups(groups.mask[rd], groups.y[rd], groups.weight[rd], groups.margin[rd],
+                         groups.count[rd])
+        sc = Scratch(sw[r], tw[r], su[r], tu[r], np.zeros((4, 4)), np.empty(8), np.empty(8),
+                     np.empty(G))
+        forward(sc.sw, sc.tw, sc.su, sc.tu, sc.D)
+        group_loss(sc, grp, tables, np.zeros(G, np.int64), loss)
+        out[r] = np.sqrt(grad_sq_norm(sc.sw, sc.tw, sc.coef_a, sc.coef_b)
+                         + grad_sq_norm(sc.su, sc.tu, sc.coef_a, sc.coef_b))
+    return out
+
+
+def gradient_norm(w, u, groups: Groups, loss: str = "hinge",
+                  output_scale: float = 1.0) -> np.ndarray:
+    """Norm of the loss's (sub)gradient in all 4k filter coordinates, per network.
+
+    ``w``, ``u`` have shape (k, 2) or (R, k, 2); ``groups`` holds one training set
+    (Rd = 1, shared) or one per network (Rd = R). The subgradient is the one GD follows
+    (:func:`loss_and_grad`): 0 at a hinge's zero loss and where GD stalls. Returns a float
+    for one network, else shape (R,).
+    """
+    spec = kernel_loss(loss, output_scale)
+    w, u, single = _as_batch(w, u)
+    R, Rd = w.shape[0], groups.mask.shape[0]
+    if Rd not in (1, R):
+        raise InputError(f"groups hold {Rd} training sets for {R} networks")
+    data_idx = np.arange(R) if Rd > 1 else np.zeros(R, np.int64)
+    out = _gradient_norms(*to_st(w), *to_st(u), data_idx,
+                          kernel_groups(groups.arrays(), spec), TABLES, spec)
+    return float(out[0]) if single else out
 
 
 def _groups_from_sums(count: np.ndarray, wsum: np.ndarray, msum: np.ndarray) -> Groups:

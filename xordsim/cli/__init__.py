@@ -1,4 +1,5 @@
-"""The command line: ``xordsim train | theorems | figure | reproduce | mnist | data``.
+"""The command line: ``xordsim train | theorems | figure | reproduce | sweep | measures``,
+``xordsim mnist | data``.
 
 A thin shell: one module per command, each with ``add_parser(sub)`` and ``run(args)``.
 Building the parser imports only the standard library and the declarations
@@ -17,7 +18,7 @@ from xordsim._validate import InputError
 from xordsim.cli._common import OneLineParser
 
 #: Command modules, in the order of the help.
-COMMANDS = ("train", "theorems", "figure", "reproduce", "mnist", "data", "sweep")
+COMMANDS = ("train", "theorems", "figure", "reproduce", "sweep", "measures", "mnist", "data")
 
 
 def build_parser() -> OneLineParser:

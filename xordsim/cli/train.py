@@ -28,7 +28,10 @@ def add_parser(sub) -> None:
         help="train R replicas by full-batch gradient descent and summarize",
         description="Train R random initializations of the XOR (Eq. 1) or XORD (Eq. 2) "
         "network by full-batch gradient descent on the first layer, and print the fraction "
-        "converged and the train and exact test error with 95% intervals.",
+        "converged and the train and exact test error with 95% intervals. A replica "
+        "converges when its loss is <= --tol (default 0: the hinge's exact zero loss; the "
+        "squared and logistic losses stay positive, so they run all --steps unless --tol "
+        "is > 0).",
     )
     for param in GDConfig.params().values():
         add_param(p, param)
@@ -65,6 +68,7 @@ def config_from_args(args) -> GDConfig:
 
 def _check_memory(cfg: GDConfig) -> None:
     """Refuse a run whose arrays would not fit, naming the option that makes it large."""
+    cfg.check_trajectories_fit("--record-every")
     need = cfg.memory_bytes()
     if fits_in_memory(need):
         return
@@ -105,11 +109,14 @@ def run(args) -> int:
     summary = summarize(res)
     summary["config"] = res.config.to_dict()
     if save is not None:
+        trajectories = {} if res.loss_trajectory is None else dict(
+            trajectory_steps=res.trajectory_steps, loss_trajectory=res.loss_trajectory,
+            train_error_trajectory=res.train_error_trajectory)
         write_npz(save, x=x, y=y, w0=res.w0, u0=res.u0, w=res.w, u=res.u,
                   train_error=res.train_error, test_error=res.test_error,
                   converged_step=res.converged_step, status=res.status, loss=res.loss,
                   config_json=np.array(json.dumps(summary["config"])),
-                  params_json=np.array(json.dumps(summary["params"])))
+                  params_json=np.array(json.dumps(summary["params"])), **trajectories)
     if args.json == "-":
         json.dump(summary, sys.stdout, indent=2)
         print()
@@ -128,8 +135,13 @@ def summarize(res) -> dict:
 
     Fractions: Clopper–Pearson. Mean errors (bounded in [0, 1], skewed): the BCa bootstrap
     of :func:`xordsim.stats.bounded_mean_ci`, seeded by the run's seed. Diverged replicas
-    are counted and excluded from the means.
+    are counted and excluded from the means. ``converged`` counts the replicas whose loss
+    reached ``tol`` (``converged_meaning`` says it in words); the final loss and gradient
+    norm (mean and median over the replicas that did not diverge) tell where the squared
+    and logistic runs, which need not converge, ended.
     """
+    import numpy as np
+
     from xordsim.engine import STATUS_NAMES
     from xordsim.stats import bounded_mean_ci, proportion_ci
 
@@ -144,6 +156,7 @@ def summarize(res) -> dict:
     counts = {STATUS_NAMES[s]: int((res.status == s).sum()) for s in STATUS_NAMES}
     params = dict(res.params, seed=cfg.seed, data=cfg.data if cfg.problem == "xord" else "xor",
                   distribution=cfg.distribution, prior_pos=cfg.prior_pos)
+    loss, grad = res.loss[ok], res.grad_norm[ok]
     return {
         "params": params,
         "replicas": R,
@@ -151,6 +164,10 @@ def summarize(res) -> dict:
         "converged": n_conv,
         "fraction_converged": n_conv / R,
         "fraction_converged_ci95": list(conv_ci),
+        "converged_meaning": converged_meaning(cfg.loss, cfg.tol),
+        "final_loss_mean": float(loss.mean()) if loss.size else None,
+        "final_loss_median": float(np.median(loss)) if loss.size else None,
+        "grad_norm_median": float(np.median(grad)) if grad.size else None,
         "train_error_mean": tr[0],
         "train_error_ci95": [tr[1], tr[2]],
         "test_error_mean": te[0],
@@ -165,19 +182,42 @@ def summarize(res) -> dict:
     }
 
 
+def converged_meaning(loss: str, tol: float) -> str:
+    """What 'converged' means for a run with this loss and tolerance, in a few words."""
+    from xordsim.fmt import sig
+
+    if tol == 0 and loss == "hinge":
+        return "zero loss"
+    return f"{loss} loss <= tol = {sig(tol)}"
+
+
+def _extra_settings(p: dict) -> str:
+    """The settings beyond the paper's that differ from their defaults, as ' name=value'."""
+    from xordsim.fmt import sig
+
+    params = GDConfig.params()
+    out = ""
+    for name in ("loss", "tol", "output_scale", "init", "record_every"):
+        value = p.get(name, params[name].default)
+        if value != params[name].default:
+            out += f" {name}={sig(value) if isinstance(value, float) else value}"
+    return out
+
+
 def format_summary(s: dict) -> str:
     """The human-readable summary (3 significant digits; 95% intervals on one line)."""
     from xordsim.fmt import interval, sig
 
     p = s["params"]
     data = f" data={p['data']}" if p["problem"] == "xord" else ""
+    loss = p.get("loss", GDConfig.params()["loss"].default)
     lines = [
         f"xordsim train: {p['problem'].upper()} k={p['k']} d={p['d']} n={p['n']}{data} "
         f"gamma={sig(p['gamma'])} lr={sig(p['lr'])} init_std={sig(p['init_std'])} "
-        f"steps<={p['steps']} seed={p.get('seed')}",
+        f"steps<={p['steps']} seed={p.get('seed')}{_extra_settings(p)}",
         f"replicas: {s['replicas']}  " + "  ".join(f"{k}: {v}" for k, v in
                                                      s["status_counts"].items()),
-        f"converged (zero loss): {s['converged']} of {s['replicas']} = "
+        f"converged ({s['converged_meaning']}): {s['converged']} of {s['replicas']} = "
         f"{sig(s['fraction_converged'])}  95% CI {interval(*s['fraction_converged_ci95'])} "
         "(Clopper-Pearson)",
         f"train error: mean {sig(s['train_error_mean'])}  95% CI "
@@ -189,6 +229,14 @@ def format_summary(s: dict) -> str:
         lines.append(f"  of the {s['converged']} converged runs: mean "
                      f"{sig(s['test_error_converged_mean'])}  95% CI "
                      f"{interval(*s['test_error_converged_ci95'])}")
+    if loss != "hinge" and s["final_loss_mean"] is not None:
+        lines.append(f"final {loss} loss: mean {sig(s['final_loss_mean'])}, median "
+                     f"{sig(s['final_loss_median'])}; gradient norm: median "
+                     f"{sig(s['grad_norm_median'])}")
+        if loss == "squared":
+            lines.append("  (the squared loss stays positive when the training set holds "
+                         "pattern sets whose targets break N's linear identities, e.g. "
+                         "{1}, {3}, {1,3}: runs end at --steps or --tol)")
     lines += ["(error intervals: BCa bootstrap over replicas, 4000 resamples; exact bound when "
               "all replicas agree)", f"time: {sig(s['seconds'])} s"]
     if s["status_counts"].get("diverged"):

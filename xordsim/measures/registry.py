@@ -54,6 +54,9 @@ class TrainedPoint:
         The test distribution's joint P(y, P_x = M) (row 0: y = -1, row 1: y = +1).
     d : int
         Patterns per point.
+    cache : dict
+        Intermediate results shared by several measures of the same point (e.g. all the
+        capacity keys come from one computation); not part of the point's identity.
     """
 
     config: GDConfig
@@ -68,6 +71,7 @@ class TrainedPoint:
     test_error: np.ndarray
     test_probs: np.ndarray
     d: int
+    cache: dict = field(default_factory=dict, repr=False)
 
     @property
     def replicas(self) -> int:
@@ -89,7 +93,7 @@ class TrainedPoint:
             self, counts=counts, w0=self.w0[idx], u0=self.u0[idx], w=self.w[idx],
             u=self.u[idx], outputs=self.outputs[idx], status=self.status[idx],
             train_error=self.train_error[idx], test_error=self.test_error[idx],
-            config=self.config.replace(replicas=idx.size))
+            config=self.config.replace(replicas=idx.size), cache={})
 
     @classmethod
     def from_result(cls, result, counts, test_distribution=None) -> TrainedPoint:
@@ -109,6 +113,83 @@ class TrainedPoint:
         return cls(config=result.config.resolved(), counts=counts, w0=result.w0, u0=result.u0,
                    w=result.w, u=result.u, outputs=result.outputs, status=result.status,
                    train_error=result.train_error, test_error=result.test_error,
+                   test_probs=np.asarray(dist.joint_mask_probs(), dtype=float), d=d)
+
+    @classmethod
+    def from_npz(cls, path) -> TrainedPoint:
+        """A point from the file ``xordsim train --save FILE.npz`` writes.
+
+        Every key is checked (present, shape, dtype, finite where it must be); a file that
+        is not such an archive raises :class:`InputError` naming the file and the key.
+        """
+        import json
+        import zipfile
+        from pathlib import Path
+
+        from xordsim.data import distribution_from_spec, mask_counts, uniform_distribution
+        from xordsim.model import outputs_all_masks
+
+        path = Path(path)
+        name = str(path)
+        if not path.is_file():
+            raise InputError(f"{name}: no such file")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {key: z[key] for key in z.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
+            raise InputError(f"{name}: not an npz archive written by 'xordsim train --save' "
+                             f"({type(e).__name__})") from None
+        need = ("x", "y", "w0", "u0", "w", "u", "status", "train_error", "test_error",
+                "config_json")
+        missing = [key for key in need if key not in arrays]
+        if missing:
+            raise InputError(f"{name}: missing key {missing[0]} (a file of 'xordsim train "
+                             f"--save' has {', '.join(need)})")
+        try:
+            cfg = GDConfig.from_dict(json.loads(str(arrays["config_json"][()])))
+        except (ValueError, TypeError, KeyError, AttributeError, InputError) as e:
+            raise InputError(f"{name}: key config_json is not a valid config "
+                             f"({' '.join(str(e).split())})") from None
+        w0 = arrays["w0"]
+        if w0.ndim != 3 or w0.shape[1:] != (cfg.k, 2) or w0.dtype.kind != "f":
+            raise InputError(f"{name}: key w0 must be a float array (R, k={cfg.k}, 2); got "
+                             f"{w0.dtype} {w0.shape}")
+        R = w0.shape[0]
+        for key in ("u0", "w", "u"):
+            a = arrays[key]
+            if a.shape != w0.shape or a.dtype.kind != "f":
+                raise InputError(f"{name}: key {key} must be a float array {w0.shape}; got "
+                                 f"{a.dtype} {a.shape}")
+        if not (np.all(np.isfinite(w0)) and np.all(np.isfinite(arrays["u0"]))):
+            raise InputError(f"{name}: keys w0 and u0 must be finite")
+        for key in ("status", "train_error", "test_error"):
+            if arrays[key].shape != (R,) or arrays[key].dtype.kind not in "iuf":
+                raise InputError(f"{name}: key {key} must be a numeric array ({R},); got "
+                                 f"{arrays[key].dtype} {arrays[key].shape}")
+        x, y = arrays["x"], arrays["y"]
+        if x.dtype.kind not in "iu" or y.dtype.kind not in "iu" or x.ndim not in (3, 4) \
+                or y.ndim != x.ndim - 2 or (x.ndim == 4 and x.shape[0] not in (1, R)) \
+                or (x.size and not np.all(np.abs(x) == 1)):
+            raise InputError(f"{name}: keys x and y must be integer points (n, d, 2) or "
+                             f"(R={R}, n, d, 2) of ±1 and labels (n,) or (R, n); got x "
+                             f"{x.dtype} {x.shape}, y {y.dtype} {y.shape}")
+        counts = mask_counts(x, y)
+        d = int(x.shape[-2])
+        dist = (uniform_distribution(d) if cfg.problem == "xor" else
+                distribution_from_spec(cfg.distribution, d, cfg.prior_pos,
+                                       option=f"{name}: distribution"))
+        alpha = cfg.output_scale
+        w, u = arrays["w"].astype(float), arrays["u"].astype(float)
+        finite = np.all(np.isfinite(w), axis=(1, 2)) & np.all(np.isfinite(u), axis=(1, 2))
+        with np.errstate(invalid="ignore", over="ignore"):
+            outputs = alpha * outputs_all_masks(np.where(finite[:, None, None], w, 0.0),
+                                                np.where(finite[:, None, None], u, 0.0))
+        outputs[~finite] = np.nan
+        return cls(config=cfg.resolved().replace(replicas=R), counts=counts,
+                   w0=w0.astype(float), u0=arrays["u0"].astype(float), w=w, u=u,
+                   outputs=outputs, status=arrays["status"].astype(np.int64),
+                   train_error=arrays["train_error"].astype(float),
+                   test_error=arrays["test_error"].astype(float),
                    test_probs=np.asarray(dist.joint_mask_probs(), dtype=float), d=d)
 
 

@@ -33,16 +33,14 @@ def compute_unit(u: tuple) -> dict:
     from xordsim.engine import train_groups
     from xordsim.model import groups_from_counts, recovers_f_star
     from xordsim.patterns import reachable_masks
-    from xordsim.sweep.spec import point_distribution
+    from xordsim.sweep.spec import config_values, point_distribution
 
     t0 = time.perf_counter()
     pid, chunk_index, params, entropy, start, n = u
     rng = np.random.default_rng(np.random.SeedSequence(list(entropy),
                                                        spawn_key=(1, chunk_index)))
     problem = params["problem"]
-    cfg = GDConfig(problem=problem, k=params["k"], steps=params["steps"],
-                   gamma=params["gamma"], c_eta=params["c_eta"], lr=params["lr"],
-                   init_std=params["init_std"], max_weight=params["max_weight"], replicas=n)
+    cfg = GDConfig(**config_values(params), replicas=n)
     if problem == "xor":
         counts, d, dist = mask_counts(*xor_dataset()), 1, None
     else:

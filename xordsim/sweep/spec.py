@@ -16,12 +16,20 @@ against the declarations of :class:`xordsim.config.GDConfig` before anything run
 
 Every point is reduced to its *canonical parameters* (derived values written out:
 gamma, lr = c_eta / k, init_std = c_eta / (16 k^1.5); a distribution by its content, not
-a file name). Its seed is derived from the spec seed and those parameters -- never from
-its position -- and its replicas are split into chunks of at most ``chunk``, chunk c
+a file name; the loss under the column name ``loss_function``, since ``loss`` is the
+final loss of each replica). Its seed is derived from the spec seed and those parameters
+-- never from its position -- and its replicas are split into chunks of at most
+``chunk``, chunk c
 drawing from the spawned child (1, c) of the point's :class:`numpy.random.SeedSequence`
 (the child (0,) draws a training set shared by every replica, for ``data = "shared"`` or
 ``"decoy"``). So a point's numbers are the same run alone, in a larger grid, in another
 order, locally or on a cluster.
+
+The parameters added after the first format (``loss``, ``tol``, ``output_scale``,
+``init``: :data:`LATER_PARAMS`) are left out of the hashed parameters when they have
+their default values, so that every point of an earlier spec keeps its id and seed.
+``record_every`` is not a point parameter: a sweep stores per-replica scalars, not
+trajectories.
 """
 
 from __future__ import annotations
@@ -53,6 +61,18 @@ CHUNK = Param("chunk", "int", 10_000, "the most replicas of a point computed in 
 #: Parameters that describe XORD data (an error with problem = "xor").
 XORD_ONLY = ("d", "m", "distribution", "prior_pos")
 
+#: GDConfig parameters a sweep does not take (it stores per-replica scalars only).
+NOT_SWEPT = ("record_every",)
+
+#: The canonical name (the table column) of each point parameter whose field name is taken
+#: by a result column.
+COLUMN_NAMES = {"loss": "loss_function"}
+
+#: Point parameters added after FORMAT 1 (canonical names -> GDConfig fields): left out of
+#: the hashed parameters at their defaults, so that earlier points keep their ids and seeds.
+LATER_PARAMS = {"loss_function": "loss", "tol": "tol", "output_scale": "output_scale",
+                "init": "init"}
+
 #: Most points in one spec, and the largest spec file read.
 MAX_POINTS = 10**6
 MAX_SPEC_FILE = 1 << 20
@@ -60,7 +80,25 @@ MAX_SPEC_FILE = 1 << 20
 
 def point_params() -> dict[str, Param]:
     """The declared parameters a point may set in ``[fixed]``, ``[grid]`` or ``[[points]]``."""
-    return {n: p for n, p in GDConfig.params().items() if n not in TOP_PARAMS}
+    return {n: p for n, p in GDConfig.params().items()
+            if n not in TOP_PARAMS and n not in NOT_SWEPT}
+
+
+def hashed_params(params: dict) -> dict:
+    """The part of a point's canonical parameters that its id and seed are derived from:
+    all of them, but the :data:`LATER_PARAMS` that have their default values."""
+    fields = GDConfig.params()
+    return {k: v for k, v in params.items()
+            if not (k in LATER_PARAMS and v == fields[LATER_PARAMS[k]].default)}
+
+
+def config_values(params: dict) -> dict:
+    """The :class:`GDConfig` values of a point's canonical parameters (by field name): every
+    point parameter but the distribution, whose canonical text is read by
+    :func:`point_distribution`."""
+    fields = {COLUMN_NAMES.get(n, n): n for n in GDConfig.params()}
+    return {fields[k]: v for k, v in params.items()
+            if k in fields and k != "distribution"}
 
 
 def canonical_json(obj) -> str:
@@ -238,12 +276,13 @@ def _build(table: dict, text: str, source: str, base: Path) -> SweepSpec:
     points, seen, dist_cache = [], {}, {}
     for values, labels, desc in designs:
         params = _canonical(values, labels, problem, data, base, dist_cache)
-        pid = _sha({"format": FORMAT, "params": params, "seed": seed, "replicas": replicas,
+        hashed = hashed_params(params)
+        pid = _sha({"format": FORMAT, "params": hashed, "seed": seed, "replicas": replicas,
                     "chunk": chunk})[:16]
         if pid in seen:
             raise InputError(f"{desc} is the same point as {seen[pid]}")
         seen[pid] = desc
-        digest = hashlib.sha256(canonical_json(params).encode()).digest()
+        digest = hashlib.sha256(canonical_json(hashed).encode()).digest()
         words = tuple(int.from_bytes(digest[4 * i:4 * i + 4], "little") for i in range(4))
         points.append(Point(params, pid, (seed, *words), replicas, chunk, desc))
 
@@ -271,6 +310,9 @@ def _check(key: str, value, label: str):
         raise InputError(f"{label}: {key} is set once, at the top level of the spec")
     if key == "chunk":
         raise InputError(f"{label}: chunk is set once, at the top level of the spec")
+    if key in NOT_SWEPT:
+        raise InputError(f"{label}: a sweep stores per-replica results, not trajectories; "
+                         f"{key} applies to xordsim train and xordsim.train only")
     if key not in params:
         raise InputError(f"{label}: unknown parameter {key!r}; allowed: "
                          f"{', '.join(params)}")
@@ -333,7 +375,8 @@ def _canonical(values: dict, labels: dict, problem: str, data: str, base: Path,
     cfg = GDConfig(problem=problem, **({"data": data} if problem == "xord" else {}), **plain)
     params = {"problem": problem, "k": cfg.k, "steps": cfg.steps, "gamma": cfg.margin,
               "c_eta": cfg.c_eta, "lr": cfg.eta, "init_std": cfg.sigma_g,
-              "max_weight": cfg.max_weight}
+              "max_weight": cfg.max_weight, "loss_function": cfg.loss, "tol": cfg.tol,
+              "output_scale": cfg.output_scale, "init": cfg.init}
     if problem == "xord":
         if data == "decoy" and cfg.d < 4:
             raise InputError(f"{labels.get('d', 'fixed.d')} must be >= 4 for data = \"decoy\" "
@@ -404,5 +447,6 @@ def _check_task_memory(points) -> None:
     check_memory("chunk", need, f"arrays of one task ({worst.label}, k={worst.params['k']})")
 
 
-__all__ = ["CHUNK", "FORMAT", "Point", "SweepSpec", "canonical_json", "load_spec",
+__all__ = ["CHUNK", "COLUMN_NAMES", "FORMAT", "LATER_PARAMS", "NOT_SWEPT", "Point",
+           "SweepSpec", "canonical_json", "config_values", "hashed_params", "load_spec",
            "point_distribution", "point_params", "task_memory_bytes"]
