@@ -19,15 +19,21 @@ RESULT_COLUMNS = {
 
 
 def unit(point, chunk_index: int) -> tuple:
-    """The picklable description of chunk ``chunk_index`` of ``point``:
-    (point id, chunk index, canonical parameters, seed entropy, first replica, replicas)."""
+    """The picklable description of chunk ``chunk_index`` of ``point``: (point id, chunk
+    index, canonical parameters, seed entropy, first replica, replicas, measure names)."""
     start, n = point.chunks[chunk_index]
-    return (point.id, chunk_index, point.params, point.entropy, start, n)
+    return (point.id, chunk_index, point.params, point.entropy, start, n, point.measures)
 
 
 def compute_unit(u: tuple) -> dict:
     """Train one chunk: draw its training sets (as counts) and initializations from the
-    chunk's seed, run GD, and return the per-replica results and the seconds it took."""
+    chunk's seed, run GD, and return the per-replica results and the seconds it took.
+
+    With measure names (the unit's 7th entry), each measure of :mod:`xordsim.measures` is
+    evaluated on the trained chunk into ``measure.NAME`` (float64; NaN where it failed or
+    is undefined) and ``measure_failures`` holds, per replica, "NAME: reason" entries
+    joined by "; " (empty when none).
+    """
     from xordsim.config import GDConfig
     from xordsim.data import decoy_training_set, mask_counts, sample_mask_counts, xor_dataset
     from xordsim.engine import train_groups
@@ -36,7 +42,8 @@ def compute_unit(u: tuple) -> dict:
     from xordsim.sweep.spec import config_values, point_distribution
 
     t0 = time.perf_counter()
-    pid, chunk_index, params, entropy, start, n = u
+    pid, chunk_index, params, entropy, start, n, *rest = u
+    measures = tuple(rest[0]) if rest else ()
     rng = np.random.default_rng(np.random.SeedSequence(list(entropy),
                                                        spawn_key=(1, chunk_index)))
     problem = params["problem"]
@@ -62,10 +69,28 @@ def compute_unit(u: tuple) -> dict:
         "test_error": res.test_error,
         "recovers_f_star": recovers_f_star(res.outputs, reachable_masks(d)),
     }
-    return {"id": pid, "chunk": chunk_index, "start": start, "n": n,
-            "arrays": {k: np.ascontiguousarray(v, dtype=RESULT_COLUMNS[k])
-                       for k, v in out.items()},
+    arrays = {k: np.ascontiguousarray(v, dtype=RESULT_COLUMNS[k]) for k, v in out.items()}
+    if measures:
+        arrays.update(measure_columns(res, counts, dist, measures))
+    return {"id": pid, "chunk": chunk_index, "start": start, "n": n, "arrays": arrays,
             "seconds": time.perf_counter() - t0}
+
+
+def measure_columns(res, counts, dist, names) -> dict:
+    """``measure.NAME`` arrays and the ``measure_failures`` strings of a trained chunk."""
+    from xordsim.measures.registry import TrainedPoint, evaluate
+    from xordsim.sweep.spec import MEASURE_PREFIX
+
+    ev = evaluate(TrainedPoint.from_result(res, counts, dist), names)
+    cols = {MEASURE_PREFIX + name: np.ascontiguousarray(v, dtype=np.float64)
+            for name, v in ev.values.items()}
+    notes: list[list[str]] = [[] for _ in range(res.w.shape[0])]
+    for name, fails in ev.failures.items():
+        for r, why in fails:
+            if why != "nan":  # NaN values speak for themselves; errors need their reason
+                notes[r].append(f"{name}: {why}")
+    cols["measure_failures"] = np.array(["; ".join(x) for x in notes], dtype=object)
+    return cols
 
 
 def run_task(units: list) -> list[dict]:
@@ -73,16 +98,16 @@ def run_task(units: list) -> list[dict]:
     return [compute_unit(u) for u in units]
 
 
-def warm() -> float:
+def warm(measures: tuple = ()) -> float:
     """Compile (or load from the numba cache) every kernel a task uses, on a tiny run of
-    each problem; returns the seconds it took."""
+    each problem (with the sweep's ``measures``); returns the seconds it took."""
     t0 = time.perf_counter()
     base = {"k": 2, "steps": 2, "gamma": 1.0, "c_eta": 0.1, "lr": 0.05, "init_std": 0.01,
             "max_weight": 1e12}
     xord = dict(base, problem="xord", data="fresh", d=2, m=2, distribution="uniform",
                 prior_pos=0.5)
     for params in (dict(base, problem="xor"), xord):
-        compute_unit(("warm", 0, params, (0,), 0, 2))
+        compute_unit(("warm", 0, params, (0,), 0, 2, tuple(measures)))
     return time.perf_counter() - t0
 
 

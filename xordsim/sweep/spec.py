@@ -49,7 +49,11 @@ from xordsim.config import MAX_REPLICAS, GDConfig
 FORMAT = 1
 
 #: Keys of the spec's top level.
-TOP_KEYS = ("problem", "data", "replicas", "seed", "chunk", "fixed", "grid", "points")
+TOP_KEYS = ("problem", "data", "replicas", "seed", "chunk", "measures", "fixed", "grid",
+            "points")
+
+#: Prefix of the per-replica measure columns of the point files (``measure.NAME``).
+MEASURE_PREFIX = "measure."
 
 #: GDConfig parameters set once, at the top level of the spec.
 TOP_PARAMS = ("problem", "data", "replicas", "seed")
@@ -126,6 +130,7 @@ class Point:
     replicas: int
     chunk: int
     label: str = ""
+    measures: tuple = ()
 
     @property
     def chunks(self) -> list[tuple[int, int]]:
@@ -148,11 +153,12 @@ class SweepSpec:
     text: str = ""
     source: str = "spec"
     hash: str = field(default="")
+    measures: tuple = ()
 
     def to_dict(self) -> dict:
         """The normalized spec (top level and canonical points), JSON-ready."""
         return {"problem": self.problem, "data": self.data, "replicas": self.replicas,
-                "seed": self.seed, "chunk": self.chunk,
+                "seed": self.seed, "chunk": self.chunk, "measures": list(self.measures),
                 "points": [p.params for p in self.points]}
 
 
@@ -222,6 +228,7 @@ def _build(table: dict, text: str, source: str, base: Path) -> SweepSpec:
     top = {name: cfg[name].check(table.get(name, cfg[name].default), name)
            for name in TOP_PARAMS}
     chunk = CHUNK.check(table.get("chunk", CHUNK.default), "chunk")
+    measures = _check_measures(table.get("measures", []))
     problem, data, replicas, seed = top["problem"], top["data"], top["replicas"], top["seed"]
     if problem == "xor" and "data" in table:
         raise InputError("data applies only to problem = \"xord\" (XOR has its 4 points)")
@@ -277,19 +284,44 @@ def _build(table: dict, text: str, source: str, base: Path) -> SweepSpec:
     for values, labels, desc in designs:
         params = _canonical(values, labels, problem, data, base, dist_cache)
         hashed = hashed_params(params)
-        pid = _sha({"format": FORMAT, "params": hashed, "seed": seed, "replicas": replicas,
-                    "chunk": chunk})[:16]
+        ident = {"format": FORMAT, "params": hashed, "seed": seed, "replicas": replicas,
+                 "chunk": chunk}
+        if measures:  # the file's columns change, the numbers do not (same entropy)
+            ident["measures"] = list(measures)
+        pid = _sha(ident)[:16]
         if pid in seen:
             raise InputError(f"{desc} is the same point as {seen[pid]}")
         seen[pid] = desc
         digest = hashlib.sha256(canonical_json(hashed).encode()).digest()
         words = tuple(int.from_bytes(digest[4 * i:4 * i + 4], "little") for i in range(4))
-        points.append(Point(params, pid, (seed, *words), replicas, chunk, desc))
+        points.append(Point(params, pid, (seed, *words), replicas, chunk, desc, measures))
 
     _check_task_memory(points)
     spec_hash = _sha({"format": FORMAT, "ids": sorted(seen)})
     return SweepSpec(problem, data, replicas, seed, chunk, tuple(points), text, source,
-                     spec_hash)
+                     spec_hash, measures)
+
+
+def _check_measures(value) -> tuple:
+    """The top-level ``measures``: a list of built-in measure names
+    (:mod:`xordsim.measures`), or ``"all"``; computed per replica into ``measure.NAME``
+    columns."""
+    if value == []:
+        return ()
+    from xordsim.measures.registry import available
+
+    builtin = available(builtin=True)
+    if value == "all":
+        return tuple(builtin)
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise InputError(f"measures must be \"all\" or a list of measure names; got {value!r}")
+    for v in value:
+        if v not in builtin:
+            raise InputError(f"measures: unknown measure {v!r}; allowed: \"all\" or any of "
+                             f"{', '.join(builtin)}")
+    if len(set(value)) != len(value):
+        raise InputError("measures lists a measure twice")
+    return tuple(value)
 
 
 def _short(v) -> str:

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from xordsim._validate import InputError
+from xordsim.sweep.spec import MEASURE_PREFIX
 
 MANIFEST = "manifest.json"
 POINTS = "points"
@@ -182,6 +183,10 @@ class Store:
         cols["replica"] = pa.array(np.arange(R, dtype=np.int64))
         for name in RESULT_COLUMNS:
             cols[name] = pa.array(np.concatenate([r["arrays"][name] for r in parts]))
+        for name in parts[0]["arrays"]:  # measure.NAME columns and measure_failures
+            if name not in RESULT_COLUMNS:
+                cols[name] = pa.array(np.concatenate([r["arrays"][name] for r in parts]),
+                                      type=pa.string() if name == "measure_failures" else None)
         seconds = float(sum(r["seconds"] for r in parts))
         cols["point_seconds"] = pa.array(np.full(R, seconds))
         table = pa.table(cols)
@@ -232,6 +237,12 @@ SUMMARY_COLUMNS = (
 )
 
 
+#: Per measure column ``measure.NAME``, the summary's columns ``measure.NAME.STAT``: the
+#: median and quartiles of its finite values, how many are finite, how many are +-inf
+#: (the rest are NaN: failed, or undefined such as a bound with margin <= 0).
+MEASURE_SUMMARY = ("median", "q25", "q75", "finite", "inf")
+
+
 def summarize(df, seed: int = 0):
     """One row per point of a sweep table (:func:`load`): its parameters, the replicas,
     counts per status, and means with 95% intervals.
@@ -245,8 +256,9 @@ def summarize(df, seed: int = 0):
 
     from xordsim.stats import bounded_mean_ci, proportion_ci
 
-    result_cols = set(ROW_COLUMNS)
-    params = [c for c in df.columns if c not in result_cols]
+    result_cols = set(ROW_COLUMNS) | {"measure_failures"}
+    measures = [c for c in df.columns if c.startswith(MEASURE_PREFIX)]
+    params = [c for c in df.columns if c not in result_cols and c not in measures]
     rows = []
     for pid, g in df.groupby("id", sort=False):
         status = g["status"].to_numpy()
@@ -275,8 +287,16 @@ def summarize(df, seed: int = 0):
         steps = g["converged_step"].to_numpy()[conv]
         row["converged_step_mean"] = float(steps.mean()) if steps.size else float("nan")
         row["point_seconds"] = float(g["point_seconds"].iloc[0])
+        for c in measures:
+            v = g[c].to_numpy(dtype=float)
+            fin = v[np.isfinite(v)]
+            q = np.percentile(fin, [25, 50, 75]) if fin.size else [np.nan] * 3
+            row[f"{c}.median"], row[f"{c}.q25"], row[f"{c}.q75"] = q[1], q[0], q[2]
+            row[f"{c}.finite"] = int(fin.size)
+            row[f"{c}.inf"] = int(np.isinf(v).sum())
         rows.append(row)
-    return pd.DataFrame(rows, columns=params + list(SUMMARY_COLUMNS))
+    extra = [f"{c}.{s}" for c in measures for s in MEASURE_SUMMARY]
+    return pd.DataFrame(rows, columns=params + list(SUMMARY_COLUMNS) + extra)
 
 
 __all__ = ["Store", "load", "summarize"]
