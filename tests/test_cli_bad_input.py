@@ -126,6 +126,32 @@ def test_unknown_names(argv, needle, cwd, capsys):
     assert_rejected(code, err, needle, cwd)
 
 
+DASK_COMMANDS = [["figure", "fig1", "--out", "figs", "--tiny", "--quiet"],
+                 ["figure", "sample-complexity", "--out", "figs", "--tiny", "--quiet"],
+                 ["reproduce", "--out", "res", "--tiny", "--quiet"]]
+
+
+@pytest.mark.parametrize("argv", DASK_COMMANDS, ids=lambda a: " ".join(a[:2]))
+@pytest.mark.parametrize("bad", ["local:0", "local:-1", "local:x", "local:", "local:1025",
+                                 "nope", "tcp://host", "http://host:8786"])
+def test_dask_bad_values(argv, bad, cwd, capsys, monkeypatch):
+    monkeypatch.delenv("XORDSIM_DASK_SCHEDULER", raising=False)
+    code, _, err = run_cli([*argv, "--dask", bad], capsys)
+    assert_rejected(code, err, "--dask", cwd)
+    assert "local:N" in err
+
+
+def test_dask_bad_scheduler_variable(cwd, capsys, monkeypatch):
+    monkeypatch.setenv("XORDSIM_DASK_SCHEDULER", "nope")
+    code, _, err = run_cli(DASK_COMMANDS[0], capsys)
+    assert_rejected(code, err, "$XORDSIM_DASK_SCHEDULER", cwd)
+
+
+def test_dask_on_a_figure_that_is_not_a_sweep(cwd, capsys):
+    code, _, err = run_cli(["figure", "fig2", "--out", "figs", "--dask", "local:2"], capsys)
+    assert_rejected(code, err, "unrecognized arguments: --dask", cwd)
+
+
 # ----------------------------------------------------------------------------------------
 # the cases a new user hit (issue 10)
 

@@ -57,3 +57,19 @@ def test_subcommands_show_only_their_options(argv, capsys):
 def test_help_has_no_markup(argv, capsys):
     text = help_text(argv, capsys)
     assert "``" not in text and "%%" not in text and ":mod:" not in text
+
+
+def test_dask_is_offered_where_it_applies_and_says_which_figures(capsys):
+    from xordsim.figures.registry import sweep_figures
+
+    sweeps = sweep_figures()
+    assert {"fig1", "margin", "sample-complexity"} <= set(sweeps) and "fig2" not in sweeps
+    for name in FIGURES:
+        text = help_text(["figure", name], capsys)
+        assert ("--dask" in text) == (name in sweeps), name
+        assert (f"store DIR/sweeps/{name}" in text) == (name in sweeps), name
+    text = help_text(["figure"], capsys)
+    assert f"{', '.join(sweeps)} are sweeps" in text and "take no --dask" in text
+    text = help_text(["reproduce"], capsys).replace("- ", "-")  # argparse breaks at hyphens
+    assert f"--dask ADDRESS run the figures that are sweeps ({', '.join(sweeps)}) on Dask" \
+        in text and "ADDRESS: local:N" in text

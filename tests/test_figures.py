@@ -5,6 +5,7 @@ reads: log axes, legends, fonts, captions), and ``reproduce`` end to end."""
 import csv
 import dataclasses
 import importlib
+import importlib.util
 import json
 import re
 import struct
@@ -19,11 +20,12 @@ from xordsim.cli import main
 from xordsim.config import GDConfig
 from xordsim.figures import FIGURES, FigureSpec, draw, get, missing_requirements
 from xordsim.figures.common import MIN_FONT
-from xordsim.figures.generalization import FIG1_COLUMNS, MARGIN_COLUMNS, xord_point
-from xordsim.figures.registry import EXTRAS, MODES
+from xordsim.figures.explanations import MEASURES_COLUMNS, NTK_COLUMNS
+from xordsim.figures.generalization import FIG1_COLUMNS, MARGIN_COLUMNS
+from xordsim.figures.regimes import LAZY_RICH_COLUMNS, LOSSES_COLUMNS, LR_TRANSFER_COLUMNS
+from xordsim.figures.registry import EXTRAS, MODES, sweep_figures
 from xordsim.figures.sample_complexity import COLUMNS as SAMPLE_COLUMNS
 from xordsim.figures.weights import DYNAMICS_COLUMNS
-from xordsim.seeds import substream
 
 COLUMNS = {
     "fig1": FIG1_COLUMNS,
@@ -33,15 +35,25 @@ COLUMNS = {
     "margin": MARGIN_COLUMNS,
     "sample-complexity": SAMPLE_COLUMNS,
     "dynamics": DYNAMICS_COLUMNS,
+    "measures": MEASURES_COLUMNS,
+    "ntk-eigen": NTK_COLUMNS,
+    "lazy-rich": LAZY_RICH_COLUMNS,
+    "lr-transfer": LR_TRANSFER_COLUMNS,
+    "losses": LOSSES_COLUMNS,
     "fig4a": ["network", "filter", "angle_deg"],
     "fig4b": ["train_size", "network", "seed", "test_error"],
 }
 #: Files besides NAME.png/.svg/.csv/.json.
-EXTRA_FILES = {"fig4a": {"fig4a_summary.csv"}, "fig4b": {"fig4b_summary.csv"}}
-CORE = [name for name, spec in FIGURES.items() if spec.extra is None]
+EXTRA_FILES = {"fig4a": {"fig4a_summary.csv"}, "fig4b": {"fig4b_summary.csv"},
+               "measures": {"measures-tau.csv"}, "ntk-eigen": {"ntk-eigen-fractions.csv"}}
+#: The figures ``reproduce --tiny`` draws here (the MNIST ones are not drawn in tiny mode).
+CORE = [name for name, spec in FIGURES.items()
+        if spec.tiny_reproduce and not missing_requirements(spec)]
+SWEEPS = sweep_figures()
 #: The modules whose builders call ``save_figure`` (patched to keep the figures).
 BUILDER_MODULES = ["xordsim.figures.generalization", "xordsim.figures.sample_complexity",
-                   "xordsim.figures.weights", "xordsim.mnist.figures"]
+                   "xordsim.figures.weights", "xordsim.mnist.figures",
+                   "xordsim.figures.explanations", "xordsim.figures.regimes"]
 #: The widest PNG the report shows unscaled (pixels).
 REPORT_WIDTH_PX = 1000
 
@@ -62,7 +74,8 @@ def needs(spec):
 
 def test_registry_lists_every_figure():
     assert list(FIGURES) == ["fig1", "fig2", "fig3", "margin", "sample-complexity",
-                             "dynamics", "fig4a", "fig4b"]
+                             "dynamics", "fig4a", "fig4b", "measures", "ntk-eigen",
+                             "lazy-rich", "lr-transfer", "losses"]
     assert set(COLUMNS) == set(FIGURES)
     for name, spec in FIGURES.items():
         assert isinstance(spec, FigureSpec) and spec.name == name and spec.title
@@ -320,7 +333,8 @@ def test_every_interval_in_a_csv_holds_its_point_inside_0_1(name, tiny):
                     continue
                 assert 0 <= lo <= m <= hi <= 1, (path.name, point, r)
                 checked += 1
-    expect = {"fig1", "margin", "sample-complexity", "fig4b"}
+    expect = {"fig1", "margin", "sample-complexity", "fig4b", "measures", "ntk-eigen",
+              "lazy-rich", "lr-transfer", "losses"}
     assert (checked > 0) == (name in expect), name
 
 
@@ -488,16 +502,178 @@ def test_fig4b_states_its_interval_and_settings(tiny):
     assert FIGURES["fig4b"].schema["seeds"].default >= 5
 
 
-def test_fig1_csv_matches_direct_engine_call(tmp_path):
-    spec = FIGURES["fig1"]
-    draw("fig1", tmp_path, 5, mode="tiny")
-    rows = read_csv(tmp_path / "fig1.csv")
-    s = spec.resolve(mode="tiny")
-    k = s["ks"][1]
-    res = xord_point(k, s, substream(5, "fig1", k))
-    row = [r for r in rows if int(r["k"]) == k][0]
-    assert float(row["test_error_mean"]) == pytest.approx(res.test_error.mean(), rel=1e-7)
-    assert int(row["zero_train_runs"]) == int((res.train_error == 0).sum())
+def test_fig1_csv_is_the_sweep_store_of_its_spec(tiny):
+    from xordsim.figures.generalization import fig1_sweep
+    from xordsim.sweep import load, load_spec
+
+    out, _, _, _ = drawn(tiny, "fig1")
+    s = FIGURES["fig1"].resolve(mode="tiny")
+    store = out / "sweeps" / "fig1"
+    manifest = json.loads((store / "manifest.json").read_text())
+    assert manifest["spec_hash"] == load_spec(fig1_sweep(s, 3)).hash
+    table = load(store)
+    rows = read_csv(out / "fig1.csv")
+    assert [int(r["k"]) for r in rows] == list(s["ks"])
+    for row in rows:
+        runs = table[table["k"] == int(row["k"])]
+        assert int(row["runs"]) == len(runs) == s["runs"]
+        assert float(row["test_error_mean"]) == pytest.approx(runs["test_error"].mean(),
+                                                              rel=1e-7)
+        assert int(row["zero_train_runs"]) == int((runs["train_error"] == 0).sum())
+        assert int(row["converged_runs"]) == int((runs["status"] == 1).sum())
+        assert (runs[["d", "m", "steps", "gamma", "c_eta"]].iloc[0].tolist()
+                == [s["d"], s["m"], s["steps"], s["gamma"], s["c_eta"]])
+
+
+def test_sample_complexity_uses_the_theorem_module(tiny):
+    """The distribution, the event, the bounds and the verdicts of the figure are the
+    theorem module's (one definition), computed from the sweep's per-run test errors."""
+    from xordsim.figures.sample_complexity import run_steps, sample_complexity_sweep
+    from xordsim.stats import proportion_ci
+    from xordsim.sweep import load, load_spec
+    from xordsim.sweep.spec import point_distribution
+    from xordsim.theorems.exact import thm_6_5_bound, thm_6_5_distribution
+    from xordsim.theorems.verdicts import OUTSIDE
+
+    out, _, _, _ = drawn(tiny, "sample-complexity")
+    s = FIGURES["sample-complexity"].resolve(mode="tiny")
+    spec = load_spec(sample_complexity_sweep(s, 3))
+    want = thm_6_5_distribution(s["p_plus"], s["p_minus"], s["d"])
+    assert {p.params["steps"] for p in spec.points} == {run_steps(s)}
+    for point in spec.points:
+        got = point_distribution(point.params)
+        for label in (1, -1):
+            assert np.array_equal(got.mask_probs(label), want.mask_probs(label))
+    table = load(out / "sweeps" / "sample-complexity")
+    rows = read_csv(out / "sample-complexity.csv")
+    assert [(int(r["k"]), int(r["m"])) for r in rows] == \
+        [(k, m) for k in (s["k"], s["k_small"]) for m in s["ms"]]
+    for r in rows:
+        k, m = int(r["k"]), int(r["m"])
+        test = table[(table["k"] == k) & (table["m"] == m)]["test_error"].to_numpy()
+        hits = int((test <= s["eps"]).sum())
+        assert float(r["estimate"]) == pytest.approx(hits / test.size)
+        lo, hi = proportion_ci(hits, test.size)
+        assert (float(r["estimate_ci95_low"]), float(r["estimate_ci95_high"])) == \
+            (pytest.approx(lo), pytest.approx(hi))
+        bound, relation, _ = thm_6_5_bound(s["p_plus"], s["p_minus"], m, k == s["k"])
+        assert float(r["bound"]) == pytest.approx(bound) and r["relation"] == relation
+        assert r["verdict"] == OUTSIDE  # tiny breaks the assumptions (k = 20, c_eta)
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=needs(FIGURES[n]))
+                                  for n in sweep_figures()])
+def test_sweep_figure_same_seed_same_csv_and_a_rerun_reuses_the_store(name, tiny, tmp_path):
+    """A fresh directory with the same seed gives the byte-identical CSV; drawing again
+    into it computes no point (the store's point files are untouched) and gives the same
+    CSV; another seed gives other numbers."""
+    first = drawn(tiny, name)[0] / f"{name}.csv"
+    out = tmp_path / "again"
+    draw(name, out, 3, mode="tiny")
+    side = json.loads((out / f"{name}.json").read_text())
+    assert side["sweep"]["computed"] == side["sweep"]["points"] > 0
+    assert side["sweep"]["store"] == f"sweeps/{name}"
+    assert (out / f"{name}.csv").read_bytes() == first.read_bytes()
+    points = sorted((out / "sweeps" / name / "points").glob("*.parquet"))
+    assert len(points) == side["sweep"]["points"]
+    stamps = [p.stat().st_mtime_ns for p in points]
+    draw(name, out, 3, mode="tiny")
+    side = json.loads((out / f"{name}.json").read_text())
+    assert side["sweep"]["computed"] == 0 and side["sweep"]["reused"] == len(points)
+    assert [p.stat().st_mtime_ns for p in points] == stamps
+    assert (out / f"{name}.csv").read_bytes() == first.read_bytes()
+    other = tmp_path / "seed4"
+    draw(name, other, 4, mode="tiny")
+    assert (other / f"{name}.csv").read_bytes() != first.read_bytes()
+
+
+def test_a_changed_setting_keeps_the_unchanged_points(tmp_path):
+    draw("fig1", tmp_path, 3, mode="tiny")
+    draw("fig1", tmp_path, 3, mode="tiny", set_pairs=["ks=2,6,10"])
+    side = json.loads((tmp_path / "fig1.json").read_text())["sweep"]
+    assert (side["points"], side["computed"], side["reused"]) == (3, 1, 2)
+    draw("fig1", tmp_path, 3, mode="tiny", set_pairs=["ks=6"])
+    assert len(list((tmp_path / "sweeps" / "fig1" / "points").glob("*.parquet"))) == 1
+    assert [int(r["k"]) for r in read_csv(tmp_path / "fig1.csv")] == [6]
+
+
+def test_a_store_of_another_version_is_recomputed(tmp_path, monkeypatch):
+    import xordsim
+
+    draw("fig1", tmp_path, 3, mode="tiny")
+    monkeypatch.setattr(xordsim, "__version__", "0.0.0-other")
+    draw("fig1", tmp_path, 3, mode="tiny")
+    side = json.loads((tmp_path / "fig1.json").read_text())["sweep"]
+    assert side["computed"] == side["points"] == 2
+    manifest = json.loads((tmp_path / "sweeps" / "fig1" / "manifest.json").read_text())
+    assert manifest["xordsim_version"] == "0.0.0-other"
+
+
+def test_dask_local_2_gives_the_in_process_csv(tiny, tmp_path, capsys):
+    pytest.importorskip("distributed")
+    first = drawn(tiny, "fig1")[0] / "fig1.csv"
+    out = tmp_path / "dask"
+    assert main(["figure", "fig1", "--tiny", "--quiet", "--seed", "3", "--out", str(out),
+                 "--dask", "local:2"]) == 0
+    side = json.loads((out / "fig1.json").read_text())["sweep"]
+    assert side["executor"] == "local:2" and side["computed"] == 2
+    assert (out / "fig1.csv").read_bytes() == first.read_bytes()
+
+
+def test_dask_is_refused_for_a_figure_that_is_not_a_sweep(tmp_path):
+    assert "fig2" not in SWEEPS and {"fig1", "margin", "sample-complexity"} <= set(SWEEPS)
+    with pytest.raises(InputError, match=re.escape(f"dask applies only to the figures that "
+                                                   f"are sweeps ({', '.join(SWEEPS)}), not "
+                                                   f"to fig2")):
+        draw("fig2", tmp_path / "out", dask="local:2")
+    for bad in ("local:0", "local:x", "nope", "tcp://host"):
+        with pytest.raises(InputError, match="dask"):
+            draw("fig1", tmp_path / "out", mode="tiny", dask=bad)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("settings,needle", [
+    (("fig1", ["ks=2,4,2"]), "ks must list distinct values, got 2 twice"),
+    (("margin", ["gammas=1,8,1"]), "gammas must list distinct values, got 1 twice"),
+    (("sample-complexity", ["ms=1,2,2"]), "ms must list distinct values, got 2 twice"),
+    (("sample-complexity", ["k_small=120"]),
+     "k_small must differ from k = 120 (two networks), got 120"),
+])
+def test_sweep_figures_refuse_repeated_points(settings, needle, tmp_path):
+    name, pairs = settings
+    with pytest.raises(InputError, match=re.escape(needle)):
+        draw(name, tmp_path / "out", set_pairs=pairs)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_sweep_figure_too_large_for_memory_names_its_setting(tmp_path, monkeypatch):
+    import xordsim._validate as validate
+
+    monkeypatch.setattr(validate, "fits_in_memory", lambda nbytes: nbytes < 1000)
+    with pytest.raises(InputError, match=r"^runs: the arrays of one task \(k = 6, 8 runs\)"):
+        draw("fig1", tmp_path / "out", mode="tiny")
+    assert not (tmp_path / "out").exists()
+
+
+def test_sweep_figures_need_the_sweep_extra(tmp_path, monkeypatch, capsys):
+    real = importlib.util.find_spec
+
+    def find_spec(name, *args, **kwargs):
+        return None if name.split(".")[0] in EXTRAS["sweep"] else real(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    for name in SWEEPS:
+        spec = FIGURES[name]
+        assert spec.extra == "sweep" and spec.requires == EXTRAS["sweep"]
+        assert missing_requirements(spec) == list(EXTRAS["sweep"])
+        with pytest.raises(InputError, match=r'pip install "xordsim\[sweep\]"$'):
+            draw(name, tmp_path / "out", mode="tiny")
+        capsys.readouterr()
+        assert main(["figure", name, "--tiny", "--out", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith(f"xordsim figure {name}: error:")
+        assert err.endswith('install it with: pip install "xordsim[sweep]"')
+    assert not (tmp_path / "out").exists()
 
 
 # ----------------------------------------------------------------------------------------

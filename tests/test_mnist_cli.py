@@ -161,7 +161,9 @@ def test_bad_out_is_refused_before_loading(command, capsys, tmp_path, no_loading
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_huge_sizes_are_refused_up_front(command, capsys, no_loading):
+def test_huge_sizes_are_refused_up_front(command, capsys, monkeypatch, no_loading):
+    # 8 GiB available, whatever the machine (--channels 100000 needs about 10 GiB)
+    monkeypatch.setattr(_validate, "available_memory", lambda: 8 * 2**30)
     rc, _, err = _run(["mnist", command, "--channels", "100000"], capsys)
     assert rc == 2 and _one_line(err)
     assert "--channels: the training arrays would need" in err and "reduce --channels" in err

@@ -406,6 +406,47 @@ def test_skip_reason_names_the_extra_before_the_mode(monkeypatch):
     assert skip_reason("fig1", "tiny") == ""
 
 
+def test_sweep_figures_are_skipped_without_the_sweep_extra(monkeypatch, tmp_path):
+    from xordsim.figures.registry import sweep_figures
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a, **kw: None
+                        if name.split(".")[0] in ("pandas", "pyarrow") else real(name, *a, **kw))
+    reason = 'needs pandas, pyarrow: pip install "xordsim[sweep]"'
+    for name in sweep_figures():
+        for mode in ("tiny", "quick", "full"):
+            assert skip_reason(name, mode) == reason
+    assert skip_reason("fig2", "tiny") == ""
+
+
+def test_sweep_figures_keep_their_store_and_share_one_cluster(run):
+    from xordsim.figures.registry import sweep_figures
+    from xordsim.sweep.runner import SharedCluster
+
+    for name in sweep_figures():
+        side = json.loads((run["out"] / f"{name}.json").read_text())
+        assert side["sweep"]["store"] == f"sweeps/{name}"
+        assert side["sweep"]["executor"] == "in-process"
+        assert (run["out"] / "sweeps" / name / "manifest.json").is_file()
+    assert SharedCluster(None).address() is None
+    with SharedCluster("tcp://10.0.0.1:8786") as cluster:  # an address is passed through
+        assert cluster.address() == "tcp://10.0.0.1:8786" and cluster.cluster is None
+
+
+def test_force_recomputes_a_sweep_figure_store(run, tmp_path):
+    from xordsim.report import Progress, stage_figure
+
+    out = tmp_path / "r"
+    shutil.copytree(run["out"], out)
+    record = json.loads((out / "reproduce.json").read_text())["stages"]
+    stage = stage_figure("fig1", out, 0, "tiny", Progress(True), False, record)
+    assert stage.status == "reused"
+    stage = stage_figure("fig1", out, 0, "tiny", Progress(True), True, record)
+    side = json.loads((out / "fig1.json").read_text())["sweep"]
+    assert stage.status == "computed" and side["computed"] == side["points"] == 2
+    assert (out / "fig1.csv").read_bytes() == (run["out"] / "fig1.csv").read_bytes()
+
+
 def test_no_temporary_files_are_left(run):
     leftovers = [p.name for p in Path(run["out"]).iterdir() if p.name.startswith(".")]
     assert leftovers == []

@@ -102,3 +102,13 @@ def test_cli_bad_measures(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "unknown measure 'nope'" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_dask_local_gives_the_same_measures(tmp_path):
+    """On two single-threaded workers (kernels of the measures warmed first) the table,
+    measures included, equals the in-process one."""
+    sweep.run(_spec(measures=NAMES), tmp_path / "local", quiet=True)
+    sweep.run(_spec(measures=NAMES), tmp_path / "dask", quiet=True, dask="local:2")
+    a, b = sweep.load(tmp_path / "local"), sweep.load(tmp_path / "dask")
+    cols = [c for c in a.columns if c != "point_seconds"]
+    assert a[cols].equals(b[cols])

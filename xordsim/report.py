@@ -233,13 +233,17 @@ def skip_reason(name: str, mode: str) -> str:
     if missing:
         return (f"needs {', '.join(DISTRIBUTIONS.get(m, m) for m in missing)}: "
                 f'pip install "xordsim[{spec.extra}]"')
-    if spec.extra is not None and mode == "tiny":
+    if not spec.tiny_reproduce and mode == "tiny":
         return f"figures of the [{spec.extra}] extra are not drawn in tiny mode"
     return ""
 
 
 def stage_figure(name: str, out: Path, seed: int, mode: str, progress: Progress,
-                 force: bool, record: dict) -> Stage:
+                 force: bool, record: dict, cluster=None) -> Stage:
+    """Draw figure ``name`` unless an earlier run did with the same seed, settings and
+    version (``force``: draw it anew; a sweep figure also recomputes its store). A sweep
+    figure runs on ``cluster`` (:class:`xordsim.sweep.runner.SharedCluster`, started on
+    first use) when one is given."""
     spec = FIGURES[name]
     stage = Stage(name, "figure", spec.title)
     t0 = time.perf_counter()
@@ -255,7 +259,14 @@ def stage_figure(name: str, out: Path, seed: int, mode: str, progress: Progress,
         stage.status = REUSED
     else:
         with progress.bar(name, 1, "figure") as update:
-            draw(name, out, seed, mode=mode, quiet=True)
+            options = {}
+            if spec.sweep is not None:
+                from xordsim.figures.sweeps import remove_store
+
+                if force:
+                    remove_store(out, name)
+                options["dask"] = "off" if cluster is None else cluster.address() or "off"
+            draw(name, out, seed, mode=mode, quiet=True, **options)
             update(1)
         record[name] = meta
         write_json(out / RECORD, {"stages": record})
@@ -266,8 +277,22 @@ def stage_figure(name: str, out: Path, seed: int, mode: str, progress: Progress,
 
 
 def reproduce(out: str | Path = "results", seed: int = 0, quick: bool = False,
-              quiet: bool = False, force: bool = False, tiny: bool = False) -> Path:
-    """Run every stage into ``out`` and write the report; returns the path of report.html."""
+              quiet: bool = False, force: bool = False, tiny: bool = False,
+              dask: str | None = None) -> Path:
+    """Run every stage into ``out`` and write the report; returns the path of report.html.
+
+    ``dask``: where the figures that are sweeps run (``local:N`` or a scheduler address;
+    None: in-process, or ``$XORDSIM_DASK_SCHEDULER`` when set; ``"off"``: in-process). A
+    ``local:N`` cluster is started once, when the first sweep figure needs computing, and
+    serves every sweep figure of the run; the other stages run in-process.
+    """
+    from xordsim.sweep.runner import SharedCluster, parse_dask
+
+    dask = parse_dask(dask, "dask")
+    if dask is not None:
+        from xordsim.sweep.runner import require
+
+        require("dask", "dask")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     mode = "tiny" if tiny else ("quick" if quick else "full")
@@ -275,13 +300,14 @@ def reproduce(out: str | Path = "results", seed: int = 0, quick: bool = False,
     t0 = time.perf_counter()
     record = _read_record(out)
     stages = []
-    for name in ["theorems", *FIGURES]:
-        if name == "theorems":
-            stage = stage_theorems(out, seed, mode, progress, force)
-        else:
-            stage = stage_figure(name, out, seed, mode, progress, force, record)
-        progress.finished(stage)
-        stages.append(stage)
+    with SharedCluster(dask) as cluster:
+        for name in ["theorems", *FIGURES]:
+            if name == "theorems":
+                stage = stage_theorems(out, seed, mode, progress, force)
+            else:
+                stage = stage_figure(name, out, seed, mode, progress, force, record, cluster)
+            progress.finished(stage)
+            stages.append(stage)
     theorems = stages[0].doc
     figures = {s.name: s.doc for s in stages if s.kind == "figure" and s.doc is not None}
     results = Results(theorems["rows"], figures, out, mode=mode, seed=seed)

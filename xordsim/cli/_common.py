@@ -92,6 +92,26 @@ def add_set(parser, keys_help: str = "") -> None:
                                                                   else ""))
 
 
+def add_dask(parser, what: str) -> None:
+    parser.add_argument("--dask", default=None, metavar="ADDRESS",
+                        help=f"{what}. ADDRESS: local:N (N single-threaded worker processes "
+                        "on this machine) or a scheduler address tcp://HOST:PORT (default: "
+                        "in-process, or $XORDSIM_DASK_SCHEDULER when set; 'off' forces "
+                        "in-process); same numbers either way; needs the dask extra")
+
+
+def dask_value(args, command: str) -> str | None:
+    """The checked ``--dask`` choice (``$XORDSIM_DASK_SCHEDULER`` when not given): None for
+    in-process, else ``local:N`` or an address, with the dask extra installed. One-line
+    error (exit 2) for anything else."""
+    from xordsim.sweep.runner import parse_dask
+
+    dask = parse_dask(args.dask, "--dask")
+    if dask is not None:
+        require_extra(command, "dask")
+    return dask
+
+
 def add_threads(parser) -> None:
     parser.add_argument("--threads", default=None, metavar="N",
                         help="numba threads: an integer in [1, number of cores] (default: all)")

@@ -5,25 +5,30 @@ from __future__ import annotations
 import argparse
 
 from xordsim.cli._common import (
+    add_dask,
     add_out,
     add_quiet,
     add_seed,
     add_threads,
     apply_threads,
     check_output_dir,
+    dask_value,
     seed_value,
 )
 
 
 def add_parser(sub) -> None:
+    from xordsim.figures.registry import sweep_figures
+
     p = sub.add_parser(
         "reproduce",
         help="run every theorem estimate and every figure and write a report (the main job)",
         description="Reproduce the paper: theorem estimates, Figures 1-4 and more, with "
         "report.md and a self-contained report.html in the output directory. Finished "
-        "stages with the same seed and settings are reused (an interrupted run resumes); "
-        "without the optional xordsim[mnist] dependencies the MNIST stage is skipped and the "
-        "report says so.",
+        "stages with the same seed and settings are reused (an interrupted run resumes; the "
+        "figures that are sweeps also keep their finished points in DIR/sweeps); without the "
+        "optional xordsim[mnist] dependencies the MNIST stages are skipped, without "
+        "xordsim[sweep] the sweep figures, and the report says so.",
     )
     add_out(p, "results")
     p.add_argument("--quick", action="store_true",
@@ -31,6 +36,9 @@ def add_parser(sub) -> None:
     add_seed(p)
     p.add_argument("--force", action="store_true",
                    help="recompute stages whose outputs already exist")
+    add_dask(p, "run the figures that are sweeps (" + ", ".join(sweep_figures())
+             + ") on Dask, one cluster for all of them; the theorem stage and the other "
+             "figures run in-process")
     add_quiet(p)
     add_threads(p)
     p.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # tests only
@@ -39,6 +47,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     seed = seed_value(args)
+    dask = dask_value(args, "xordsim reproduce --dask")
     out = check_output_dir("--out", args.out)
     apply_threads(args)
 
@@ -48,6 +57,6 @@ def run(args) -> int:
 
     t0 = time.perf_counter()
     report = reproduce(out, seed=seed, quick=args.quick, quiet=args.quiet, force=args.force,
-                       tiny=args.tiny)
+                       tiny=args.tiny, dask=dask or "off")
     print(f"report: {report} ({time.perf_counter() - t0:.0f} s)")
     return 0

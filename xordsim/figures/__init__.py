@@ -7,6 +7,12 @@ and the training dynamics) is a :class:`~xordsim.figures.registry.FigureSpec` in
 ``NAME.png``, ``NAME.svg``, the CSVs of the numbers behind it and ``NAME.json``
 (title, caption, seed, settings, files, run time) into the output directory.
 
+The grid figures (``fig1``, ``margin``, ``sample-complexity``) are sweeps
+(:mod:`xordsim.figures.sweeps`): :func:`draw` turns their settings into a sweep spec,
+computes it into the store ``OUT/sweeps/NAME`` with :func:`xordsim.sweep.run` (rerunning
+computes only the missing points; ``dask`` runs them on a Dask cluster with the same
+numbers) and the builder plots the loaded table.
+
 This package is import-light: the plotting modules are imported when a figure is drawn
 (or on first use of one of their names, PEP 562).
 """
@@ -24,6 +30,7 @@ from xordsim.figures.registry import (
     get,
     missing_requirements,
     requirement_error,
+    sweep_figures,
 )
 
 _SEED = Param("seed", "seed", 0, "random seed")
@@ -37,6 +44,9 @@ _LAZY = {
     "build_fig1": "xordsim.figures.generalization",
     "build_margin": "xordsim.figures.generalization",
     "build_sample_complexity": "xordsim.figures.sample_complexity",
+    "fig1_sweep": "xordsim.figures.generalization",
+    "margin_sweep": "xordsim.figures.generalization",
+    "sample_complexity_sweep": "xordsim.figures.sample_complexity",
     "build_fig2": "xordsim.figures.weights",
     "build_fig3": "xordsim.figures.weights",
     "build_dynamics": "xordsim.figures.weights",
@@ -57,34 +67,68 @@ def __dir__():
 
 def draw(name: str, out_dir, seed: int = 0, settings: dict | None = None, *,
          mode: str = "full", set_pairs: list[str] | None = None,
-         quiet: bool = True) -> list[Path]:
+         quiet: bool = True, dask: str | None = None) -> list[Path]:
     """Draw figure ``name`` into ``out_dir``; return the paths written (``NAME.json`` last).
 
     ``settings`` (a dict of Python values) and ``set_pairs`` (``KEY=VALUE`` strings, as
     ``--set``) override the defaults after ``mode``'s smaller settings (``"quick"``,
     ``"tiny"``); see :meth:`FigureSpec.resolve`. Everything is checked first (the
-    settings, the seed, the optional dependencies); only then is the output directory
-    created and the builder imported and run. A directory this call created is removed
-    again, if still empty, when the build fails.
+    settings, the seed, the optional dependencies, a sweep figure's spec and ``dask``);
+    only then is the output directory created and the builder imported and run. A
+    directory this call created is removed again, if still empty, when the build fails.
+
+    A sweep figure (:func:`~xordsim.figures.registry.sweep_figures`) computes its runs into
+    the store ``out_dir/sweeps/NAME`` first, reusing the points it already holds (a store of
+    other settings is replaced, keeping the points that did not change; one written by
+    another xordsim version is recomputed). ``dask``:
+    ``"local:N"`` or a scheduler address runs them on Dask (same numbers); None runs them
+    in-process, or on ``$XORDSIM_DASK_SCHEDULER`` when set (``"off"``: in-process). Other
+    figures take no ``dask``.
     """
     spec = get(name)
     full = spec.resolve(settings, mode, set_pairs)
     seed = _SEED.check(seed, "seed")
+    if spec.sweep is None and dask is not None:
+        raise InputError(f"dask applies only to the figures that are sweeps "
+                         f"({', '.join(sweep_figures())}), not to {name}")
     missing = missing_requirements(spec)
     if missing:
         raise requirement_error(spec, missing)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"output directory {out_dir} exists and is not a directory")
+    sweep = None
+    if spec.sweep is not None:
+        from xordsim.sweep import load_spec, parse_dask
+        from xordsim.sweep.runner import require
+
+        dask = parse_dask(dask, "dask")
+        if dask is not None:
+            require("dask", "dask")
+        sweep = load_spec(spec.sweep_spec(full, seed))
     build = spec.load_builder()
     created = _make_dirs(out_dir)
     try:
         t0 = time.perf_counter()
-        caption, paths = build(full, seed, out_dir, quiet)
+        record = None
+        if sweep is None:
+            caption, paths = build(full, seed, out_dir, quiet)
+        else:
+            from xordsim.figures.sweeps import SWEEPS, discard_if_other_version, store_dir
+            from xordsim.sweep import run
+
+            store = store_dir(out_dir, name)
+            discard_if_other_version(store)
+            rec = run(sweep, store, dask=dask or "off", force=True, quiet=quiet)
+            record = {"store": f"{SWEEPS}/{name}", "points": rec["points"],
+                      "computed": rec["computed"], "reused": rec["skipped"],
+                      "executor": rec["executor"], "seed": sweep.seed}
+            caption, paths = build(full, seed, out_dir, quiet, store)
         seconds = time.perf_counter() - t0
         from xordsim.figures.common import write_sidecar
 
-        sidecar = write_sidecar(out_dir, spec, caption, seed, full, paths, seconds)
+        sidecar = write_sidecar(out_dir, spec, caption, seed, full, paths, seconds,
+                                sweep=record)
     except BaseException:
         _remove_empty(created)
         raise
@@ -109,4 +153,4 @@ def _remove_empty(created: list[Path]) -> None:
             return
 
 
-__all__ = ["FIGURES", "FigureSpec", "draw", "get", "missing_requirements"]
+__all__ = ["FIGURES", "FigureSpec", "draw", "get", "missing_requirements", "sweep_figures"]

@@ -174,11 +174,15 @@ def settings_text(settings: dict) -> str:
 
 
 def write_sidecar(out_dir: Path, spec, caption: str, seed: int, settings: dict,
-                  paths: list[Path], seconds: float) -> Path:
-    """``NAME.json`` beside a figure: name, title, caption, seed, settings, files, seconds."""
-    return write_json(Path(out_dir) / f"{spec.name}.json", {
-        "name": spec.name, "title": spec.title, "caption": caption, "seed": int(seed),
-        "settings": settings, "files": [Path(p).name for p in paths], "seconds": seconds})
+                  paths: list[Path], seconds: float, sweep: dict | None = None) -> Path:
+    """``NAME.json`` beside a figure: name, title, caption, seed, settings, files, seconds;
+    for a sweep figure also ``sweep``: its store (relative to the figure), points, how many
+    this run computed and reused, the executor and the spec's seed."""
+    doc = {"name": spec.name, "title": spec.title, "caption": caption, "seed": int(seed),
+           "settings": settings, "files": [Path(p).name for p in paths], "seconds": seconds}
+    if sweep is not None:
+        doc["sweep"] = sweep
+    return write_json(Path(out_dir) / f"{spec.name}.json", doc)
 
 
 def gd_config(settings: dict, **changes) -> GDConfig:

@@ -1,9 +1,15 @@
 """Figure 1 (test error against the number of channels k) and the margin comparison.
 
-The builders take the settings validated by :mod:`xordsim.figures.registry`. Every mean
-test error is a :func:`~xordsim.stats.bounded_mean_ci` (95% BCa bootstrap, seeded from the
-figure's seed), every fraction of runs a Clopper–Pearson interval; the test error is drawn
-on a log axis with zeros on a floor line (:func:`xordsim.figures.common.plot_bounded_means`).
+Both are sweeps (:mod:`xordsim.figures.sweeps`): :func:`fig1_sweep` and
+:func:`margin_sweep` turn the settings validated by :mod:`xordsim.figures.registry` into
+a sweep spec (a fresh training set and initialization per run, every width k a point),
+:func:`xordsim.figures.draw` computes it into the store ``OUT/sweeps/NAME``, and the
+builders plot the loaded table. Every mean test error is a
+:func:`~xordsim.stats.bounded_mean_ci` (95% BCa bootstrap, seeded from the figure's seed:
+the sweep's summary for all runs, :func:`~xordsim.figures.common.ci_seed` for the runs with
+zero training error), every fraction of runs a Clopper–Pearson interval; the test error is
+drawn on a log axis with zeros on a floor line
+(:func:`xordsim.figures.common.plot_bounded_means`).
 """
 
 from __future__ import annotations
@@ -12,11 +18,8 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
-from tqdm.auto import tqdm
 
 from xordsim import fmt
-from xordsim.data import PatternDistribution
-from xordsim.engine import train
 from xordsim.figures.common import (
     BLUE,
     CONVERGED_MARK,
@@ -27,7 +30,6 @@ from xordsim.figures.common import (
     draw_floor,
     floor_text,
     fraction,
-    gd_config,
     legend_above,
     log_floor,
     mean_error,
@@ -36,8 +38,15 @@ from xordsim.figures.common import (
     style,
     touches_zero,
 )
+from xordsim.figures.sweeps import (
+    SWEEPS,
+    check_task_memory,
+    pattern_distribution,
+    points,
+    sweep_seed,
+)
 from xordsim.io import save_figure, write_csv
-from xordsim.seeds import substream
+from xordsim.sweep.spec import CHUNK
 
 FIG1_COLUMNS = [
     "k", "runs", "test_error_mean", "test_error_ci95_low", "test_error_ci95_high",
@@ -55,30 +64,50 @@ MEAN_ERROR_COLUMNS = [
 ]
 
 
-def _distribution(s: dict) -> PatternDistribution:
-    return PatternDistribution(d=s["d"], q=tuple(s["q"]))
+def _fixed(s: dict) -> dict:
+    """The sweep's ``[fixed]`` parameters of a Figure-1-style figure."""
+    return {"d": s["d"], "m": s["m"], "steps": s["steps"], "gamma": s["gamma"],
+            "c_eta": s["c_eta"], "distribution": pattern_distribution(s["q"])}
 
 
-def xord_point(k: int, s: dict, rng: np.random.Generator, gamma: float | None = None):
-    """One point of Figure 1: ``runs`` fresh training sets and initializations at width k.
-
-    ``s`` holds the validated settings (:meth:`FigureSpec.resolve`). The training sets are
-    drawn from ``rng`` first, then the initialization.
-    """
-    dist = _distribution(s)
-    x, y = dist.sample_training_sets(s["m"], s["runs"], rng)
-    cfg = gd_config(s, k=k, gamma=s["gamma"] if gamma is None else gamma)
-    return train(x, y, cfg, seed=rng, test_distribution=dist)
+def fig1_sweep(s: dict, seed: int) -> dict:
+    """The sweep of Figure 1: ``runs`` runs at every k of ``ks``, each with a fresh
+    training set of m positives and m negatives (positions i.i.d. with pattern
+    probabilities q) and a fresh initialization."""
+    check_task_memory("runs", max(s["ks"]), s["runs"], CHUNK.default)
+    return {"problem": "xord", "data": "fresh", "replicas": s["runs"],
+            "seed": sweep_seed(seed, "fig1"), "chunk": CHUNK.default,
+            "fixed": _fixed(s), "grid": {"k": list(s["ks"])}}
 
 
-def point_row(k: int, res, seed: int) -> list:
-    """One CSV row of Figure 1; ``seed`` seeds the two bootstrap intervals."""
-    te = mean_error(res.test_error, seed)
-    zero = res.train_error == 0
-    tz = mean_error(res.test_error[zero], seed)
+def point_row(k: int, runs, summary, seed: int) -> list:
+    """One CSV row of Figure 1 from the point's runs (rows of the sweep table) and its
+    summary row; ``seed`` seeds the interval of the runs with zero training error."""
+    test = runs["test_error"].to_numpy()
+    zero = runs["train_error"].to_numpy() == 0
+    tz = mean_error(test[zero], seed)
     fz = fraction(int(zero.sum()), zero.size)
-    fc = fraction(int(res.converged.sum()), res.converged.size)
-    return [k, zero.size, *te, int(zero.sum()), *tz, *fz, int(res.converged.sum()), *fc]
+    conv = int(summary["converged"])
+    return [int(k), int(zero.size), *_summary_mean(summary), int(zero.sum()), *tz, *fz, conv,
+            *_summary_fraction(summary)]
+
+
+def _summary_mean(row) -> list[float]:
+    """The mean test error of a point and its interval, from the sweep's summary."""
+    return [float(row[f"test_error_{c}"]) for c in ("mean", "ci95_low", "ci95_high")]
+
+
+def _summary_fraction(row) -> list[float]:
+    """The fraction converged of a point and its Clopper-Pearson interval."""
+    return [float(row[c]) for c in ("frac_converged", "frac_converged_ci95_low",
+                                    "frac_converged_ci95_high")]
+
+
+def _load(store: Path):
+    """The sweep table of the store (one row per run) and its summary (one per point)."""
+    from xordsim.sweep import load
+
+    return load(store), load(store, summary=True)
 
 
 def _mean_text(mean, low, high) -> str:
@@ -120,11 +149,12 @@ def converged_note(label: str, xs, conv, n, unit: str = "k") -> str:
     return f"{label}fewer than 95% of the runs converged (loss 0 within T) at {parts}. "
 
 
-def build_fig1(s: dict, seed: int, out_dir: Path, quiet: bool):
-    rows = []
-    for k in tqdm(s["ks"], desc="fig1 (k)", disable=quiet):
-        res = xord_point(k, s, substream(seed, "fig1", k))
-        rows.append(point_row(k, res, ci_seed(seed, "fig1", k)))
+def build_fig1(s: dict, seed: int, out_dir: Path, quiet: bool, store: Path):
+    """Figure 1 from its sweep store (:func:`fig1_sweep`), computed by ``draw``."""
+    table, summary = _load(store)
+    runs, summ = points(table, "k"), points(summary, "k")
+    rows = [point_row(k, runs[k], summ[k].iloc[0], ci_seed(seed, "fig1", k))
+            for k in s["ks"]]
     csv = write_csv(out_dir / "fig1.csv", FIG1_COLUMNS, rows)
     a = np.array(rows, dtype=float)
     ks = [int(k) for k in a[:, 0]]
@@ -160,9 +190,10 @@ def build_fig1(s: dict, seed: int, out_dir: Path, quiet: bool):
     caption = (
         f"Figure 1. XORD test error (exact over the distribution) against the number of "
         f"channels k: mean over {s['runs']} runs per k, each with a fresh training set of m "
-        f"positives and m negatives and a fresh Gaussian initialization, with its {MEAN_CI_TEXT}, "
-        f"seeded from the figure's seed; blue (drawn slightly right of its k): only the runs "
-        f"with zero training error ({min(nz)} to {max(nz)} per k). "
+        f"positives and m negatives and a fresh Gaussian initialization (a sweep, store "
+        f"{SWEEPS}/fig1), with its {MEAN_CI_TEXT}, seeded from the figure's seed; blue (drawn "
+        f"slightly right of its k): only the runs with zero training error ({min(nz)} to "
+        f"{max(nz)} per k). "
         + (floor_text(floor) if zeros else "")
         + (f"Every run has test error 0 at k = {', '.join(map(str, zero_pts))}. "
            if zero_pts else "")
@@ -201,16 +232,29 @@ def _compare_text(a: np.ndarray, gammas, ks) -> str:
     return "; ".join(parts) + "." if parts else ""
 
 
-def build_margin(s: dict, seed: int, out_dir: Path, quiet: bool):
+def margin_sweep(s: dict, seed: int) -> dict:
+    """The sweep of the margin figure: Figure 1's runs at every (gamma, k) of ``gammas``
+    x ``ks``."""
+    check_task_memory("runs", max(s["ks"]), s["runs"], CHUNK.default)
+    fixed = {key: v for key, v in _fixed(s).items() if key != "gamma"}
+    return {"problem": "xord", "data": "fresh", "replicas": s["runs"],
+            "seed": sweep_seed(seed, "margin"), "chunk": CHUNK.default, "fixed": fixed,
+            "grid": {"gamma": list(s["gammas"]), "k": list(s["ks"])}}
+
+
+def build_margin(s: dict, seed: int, out_dir: Path, quiet: bool, store: Path):
+    """The margin figure from its sweep store (:func:`margin_sweep`)."""
     ks, gammas = s["ks"], s["gammas"]
+    table, summary = _load(store)
+    runs, summ = points(table, ("gamma", "k")), points(summary, ("gamma", "k"))
     rows = []
-    for gi, gamma in enumerate(gammas):
-        for k in tqdm(ks, desc=f"margin (gamma={gamma:g})", disable=quiet):
-            res = xord_point(k, s, substream(seed, "margin", gi, k), gamma=gamma)
-            te = mean_error(res.test_error, ci_seed(seed, "margin", gi, k))
-            conv = int(res.converged.sum())
-            rows.append([gamma, k, res.test_error.size, *te, (res.train_error == 0).mean(),
-                         conv, *fraction(conv, res.converged.size)])
+    for gamma in gammas:
+        for k in ks:
+            g, r = runs[(gamma, k)], summ[(gamma, k)].iloc[0]
+            conv = int(r["converged"])
+            rows.append([gamma, k, len(g), *_summary_mean(r),
+                         float((g["train_error"].to_numpy() == 0).mean()), conv,
+                         *_summary_fraction(r)])
     csv = write_csv(out_dir / "margin.csv", MARGIN_COLUMNS, rows)
     a = np.array(rows, dtype=float)
     floor = log_floor(a[:, 3:6])
@@ -250,8 +294,9 @@ def build_margin(s: dict, seed: int, out_dir: Path, quiet: bool):
     caption = (
         f"Margin. XORD test error against k for each margin gamma of Eq. 4 (footnote 5 of the "
         f"paper claims gamma > 1 tests better than gamma = 1): mean over {s['runs']} runs per "
-        f"point, fresh data and initialization per run, with its {MEAN_CI_TEXT}, seeded from "
-        f"the figure's seed; points of different gamma are drawn side by side at the same k. "
+        f"point, fresh data and initialization per run (a sweep, store {SWEEPS}/margin), with "
+        f"its {MEAN_CI_TEXT}, seeded from the figure's seed; points of different gamma are "
+        f"drawn side by side at the same k. "
         + (floor_text(floor) if zeros else "")
         + f"{_compare_text(a, gammas, [int(k) for k in ks])} "
         + (rises + " " if rises else "")

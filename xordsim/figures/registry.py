@@ -54,6 +54,18 @@ class FigureSpec:
     ``build(settings, seed, out_dir, quiet) -> (caption, paths)`` with the full validated
     settings. ``check`` (optional) is the cross-setting check, run by :meth:`resolve` on the
     full settings before any work.
+
+    ``sweep`` (optional, ``"module:function"``) makes the figure a sweep: the function
+    turns ``(settings, seed)`` into a sweep spec (a dict, docs/sweeps.md), which
+    :func:`xordsim.figures.draw` validates with the settings, computes into the store
+    ``OUT/sweeps/NAME`` (resumable; in-process or on Dask: ``dask``) and hands to the
+    builder, called as ``build(settings, seed, out_dir, quiet, store)``.
+
+    ``extra`` names the optional dependency group (:data:`~xordsim.config.EXTRAS`) the
+    figure needs; ``requires`` its modules (default: the extra's). A figure needs at most
+    one extra (none needs two today; a sweep figure needs ``sweep``, the MNIST figures
+    ``mnist``). ``tiny_reproduce`` False: ``reproduce --tiny`` (the tests' smoke run)
+    skips the figure.
     """
 
     name: str
@@ -65,6 +77,8 @@ class FigureSpec:
     extra: str | None = None
     requires: tuple[str, ...] = ()
     check: Callable[[dict], None] | None = None
+    sweep: str | None = None
+    tiny_reproduce: bool = True
 
     def __post_init__(self):
         for key, p in self.schema.items():
@@ -76,6 +90,10 @@ class FigureSpec:
                 raise TypeError(f"{self.name}: {mode} setting {unknown[0]!r} is not declared")
         if self.extra is not None and self.extra not in EXTRAS:  # pragma: no cover
             raise TypeError(f"{self.name}: unknown extra {self.extra!r}")
+        if self.extra is not None and not self.requires:
+            object.__setattr__(self, "requires", EXTRAS[self.extra])
+        if self.sweep is not None and self.extra != "sweep":  # pragma: no cover
+            raise TypeError(f"{self.name}: a sweep figure needs the sweep extra")
 
     @property
     def defaults(self) -> dict:
@@ -109,13 +127,29 @@ class FigureSpec:
 
     def load_builder(self) -> Callable:
         """Import and return the builder named by :attr:`builder` (``"module:function"``)."""
-        module, _, func = self.builder.partition(":")
-        return getattr(importlib.import_module(module), func)
+        return _load(self.builder)
+
+    def sweep_spec(self, settings: dict, seed: int) -> dict:
+        """The sweep spec of a sweep figure for full validated ``settings`` (imports the
+        figure's module)."""
+        if self.sweep is None:
+            raise TypeError(f"figure {self.name} is not a sweep")
+        return _load(self.sweep)(settings, seed)
 
     def settings_help(self) -> str:
         """One line per setting, ``key: help`` (description, allowed values, default)."""
         return "\n".join(f"{key}: {p.help_text().replace('%%', '%')}"
                          for key, p in self.schema.items())
+
+
+def _load(dotted: str) -> Callable:
+    module, _, func = dotted.partition(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def sweep_figures() -> list[str]:
+    """The figures that are sweeps (take ``dask``), in registry order."""
+    return [name for name, spec in FIGURES.items() if spec.sweep is not None]
 
 
 def get(name: str) -> FigureSpec:
@@ -176,6 +210,28 @@ _Q = Param("q", "floats", (0.25, 0.25, 0.25, 0.25),
 _GAMMAS = Param("gammas", "floats", (1.0, 8.0), "margins gamma to compare", low=0,
                 low_open=True)
 _XORD = (_cfg("d", 10), _cfg("m", 20), _GAMMA, _C_ETA, _cfg("steps", 5000), _Q)
+
+
+def _distinct(s: dict, *keys: str) -> None:
+    """Each listed setting names every value once (each value is a point of a sweep)."""
+    for key in keys:
+        seen = set()
+        for v in s[key]:
+            if v in seen:
+                raise InputError(f"{key} must list distinct values, got {v:g} twice")
+            seen.add(v)
+
+
+def _check_xord(s: dict) -> None:
+    _check_q(s)
+    _distinct(s, "ks", *(("gammas",) if "gammas" in s else ()))
+
+
+def _check_sample_complexity(s: dict) -> None:
+    _distinct(s, "ms")
+    if s["k_small"] == s["k"]:
+        raise InputError(f"k_small must differ from k = {s['k']} (two networks), got "
+                         f"{s['k_small']}")
 
 
 def _check_q(s: dict) -> None:
@@ -245,7 +301,8 @@ FIGURES: dict[str, FigureSpec] = {s.name: s for s in [
         "fig1", "Figure 1: test error against the number of channels",
         _schema(*_XORD, _KS, _with(_RUNS, 500)),
         "xordsim.figures.generalization:build_fig1",
-        quick=dict(runs=100), tiny=dict(ks=(2, 6), runs=8, steps=300), check=_check_q),
+        quick=dict(runs=100), tiny=dict(ks=(2, 6), runs=8, steps=300), check=_check_xord,
+        extra="sweep", sweep="xordsim.figures.generalization:fig1_sweep"),
     FigureSpec(
         "fig2", "Figure 2: XOR filters at t = 0 and at convergence",
         _schema(_with(_K_LARGE, 50), _K_SMALL, _RUNS, _cfg("steps", 5000), _C_ETA),
@@ -262,7 +319,8 @@ FIGURES: dict[str, FigureSpec] = {s.name: s for s in [
         "margin", "Margin: test error for gamma = 1 and gamma = 8",
         _schema(*_XORD, _with(_KS, (2, 4, 10, 20, 50, 100)), _GAMMAS, _with(_RUNS, 300)),
         "xordsim.figures.generalization:build_margin",
-        quick=dict(runs=60), tiny=dict(ks=(2, 4), runs=6, steps=200), check=_check_q),
+        quick=dict(runs=60), tiny=dict(ks=(2, 4), runs=6, steps=200), check=_check_xord,
+        extra="sweep", sweep="xordsim.figures.generalization:margin_sweep"),
     FigureSpec(
         "sample-complexity", "Sample complexity (Theorem 6.5)",
         _schema(_cfg("k", 120, help="filters per sign of the large network (Theorem 6.5: "
@@ -289,7 +347,9 @@ FIGURES: dict[str, FigureSpec] = {s.name: s for s in [
                 _cfg("replicas", 500)),
         "xordsim.figures.sample_complexity:build_sample_complexity",
         quick=dict(ms=(1, 2, 4, 8, 16, 24, 32), replicas=100),
-        tiny=dict(ms=(1, 2), replicas=8, k=20, c_eta=0.05, steps=400)),
+        tiny=dict(ms=(1, 2), replicas=8, k=20, c_eta=0.05, steps=400),
+        check=_check_sample_complexity, extra="sweep",
+        sweep="xordsim.figures.sample_complexity:sample_complexity_sweep"),
     FigureSpec(
         "dynamics", "Exploration and clustering over training",
         _schema(_K_SMALL, _K_LARGE, _with(_RUNS, 200),
@@ -308,7 +368,7 @@ FIGURES: dict[str, FigureSpec] = {s.name: s for s in [
         quick=dict(n_train=1000, epochs=4, min_steps=0),
         tiny=dict(n_train=200, n_test=100, epochs=1, min_steps=0, batch_size=50, channels=8,
                   clusters=2),
-        extra="mnist", requires=_MNIST_REQUIRES, check=_check_fig4a),
+        extra="mnist", requires=_MNIST_REQUIRES, check=_check_fig4a, tiny_reproduce=False),
     FigureSpec(
         "fig4b", "Figure 4b: exploration and compression (MNIST)",
         _schema(*_mnist_common(FIG4B_LR),
@@ -329,7 +389,70 @@ FIGURES: dict[str, FigureSpec] = {s.name: s for s in [
         quick=dict(train_sizes=(250, 1000, 2000), seeds=3, epochs=4, min_steps=100),
         tiny=dict(n_train=200, n_test=100, epochs=1, min_steps=0, batch_size=50,
                   train_sizes=(50, 100), seeds=2, large_channels=6, small_channels=2),
-        extra="mnist", requires=_MNIST_REQUIRES, check=_check_fig4b),
+        extra="mnist", requires=_MNIST_REQUIRES, check=_check_fig4b,
+        tiny_reproduce=False),
+    FigureSpec(
+        "measures", "Measures of trained networks against k, beside the exact test error",
+        _schema(*_XORD, _with(_KS, (2, 4, 8, 16, 32, 64, 128, 256, 512)), _with(_RUNS, 200),
+                Param("data", "str", "fresh", "training data: a fresh sampled set per run, or "
+                      "the decoy set of Sec. 5 (d >= 4; m and q do not apply)",
+                      choices=("fresh", "decoy"))),
+        "xordsim.figures.explanations:build_measures",
+        quick=dict(runs=50), tiny=dict(ks=(2, 8), runs=6, steps=200),
+        check=_check_xord, extra="sweep",
+        sweep="xordsim.figures.explanations:measures_sweep"),
+    FigureSpec(
+        "ntk-eigen", "Spectrum of the empirical NTK at initialization against k",
+        _schema(_cfg("d", 10, low=4, help="patterns per point (the decoy set needs d >= 4)"),
+                _cfg("m", 20), _GAMMA, _C_ETA, _Q,
+                _with(_KS, tuple(2 ** i for i in range(1, 13))), _with(_RUNS, 200)),
+        "xordsim.figures.explanations:build_ntk_eigen",
+        quick=dict(runs=50), tiny=dict(ks=(2, 64, 4096), runs=8),
+        check=_check_xord, extra="sweep",
+        sweep="xordsim.figures.explanations:ntk_eigen_sweep"),
+    FigureSpec(
+        "lazy-rich", "Lazy and rich training: init scale, output scale and width",
+        _schema(_cfg("d", 10), _cfg("m", 20), _GAMMA, _C_ETA, _cfg("steps", 3000), _Q,
+                _with(_KS, (2, 20, 200, 2000)),
+                Param("init_stds", "floats", (1e-7, 1e-5, 1e-3, 1e-1, 1.0),
+                      "init stds sigma (antisymmetric init), one point each", low=0,
+                      low_open=True),
+                Param("output_scales", "floats", (1.0, 10.0, 100.0),
+                      "output scales alpha (lr = c_eta / (k alpha^2)), one point each",
+                      low=0, low_open=True),
+                _with(_RUNS, 40)),
+        "xordsim.figures.regimes:build_lazy_rich",
+        quick=dict(runs=12, steps=2000),
+        tiny=dict(ks=(2, 200), init_stds=(1e-4, 1.0), output_scales=(1.0, 30.0), runs=4,
+                  steps=400, d=4, m=6),
+        check=lambda s: (_check_xord(s), _distinct(s, "init_stds", "output_scales")),
+        extra="sweep", sweep="xordsim.figures.regimes:lazy_rich_sweep"),
+    FigureSpec(
+        "lr-transfer", "Learning-rate transfer across widths under four parameterizations",
+        _schema(_cfg("d", 10), _cfg("m", 20), _GAMMA, _cfg("steps", 3000), _Q,
+                _with(_KS, (5, 50, 500)),
+                Param("c_etas", "floats", (0.01, 0.03, 0.1, 0.3, 1.0, 3.0),
+                      "learning-rate constants c_eta, one point each", low=0, low_open=True),
+                _with(_RUNS, 30)),
+        "xordsim.figures.regimes:build_lr_transfer",
+        quick=dict(runs=10, steps=2000),
+        tiny=dict(ks=(4, 40), c_etas=(0.1, 1.0), runs=4, steps=300, d=4, m=6),
+        check=lambda s: (_check_xord(s), _distinct(s, "c_etas")),
+        extra="sweep", sweep="xordsim.figures.regimes:lr_transfer_sweep"),
+    FigureSpec(
+        "losses", "Figure 1 under the hinge, squared and logistic losses",
+        _schema(*_XORD, _with(_KS, (2, 5, 20, 50, 200)), _with(_RUNS, 100),
+                _cfg("tol", 0.0, name="tol_squared",
+                     help="the squared-loss runs stop when the loss is <= this (0: run T "
+                     "steps)"),
+                _cfg("tol", 0.0, name="tol_logistic",
+                     help="the logistic-loss runs stop when the loss is <= this (0: run T "
+                     "steps)")),
+        "xordsim.figures.regimes:build_losses",
+        quick=dict(runs=30, steps=2000),
+        tiny=dict(ks=(2, 20), runs=4, steps=200, d=4, m=6),
+        check=_check_xord, extra="sweep", sweep="xordsim.figures.regimes:losses_sweep"),
 ]}
 
-__all__ = ["EXTRAS", "FIGURES", "MODES", "FigureSpec", "get", "missing_requirements"]
+__all__ = ["EXTRAS", "FIGURES", "MODES", "FigureSpec", "get", "missing_requirements",
+           "sweep_figures"]

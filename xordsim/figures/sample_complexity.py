@@ -1,4 +1,14 @@
-"""P(test error <= eps) against the sample size m for k = 2 and k >= 120 (Theorem 6.5)."""
+"""P(test error <= eps) against the sample size m for k = 2 and k >= 120 (Theorem 6.5).
+
+A sweep (:mod:`xordsim.figures.sweeps`): :func:`sample_complexity_sweep` gives every
+(k, m) a point whose distribution is Theorem 6.5's (diverse points with probability p+ and
+p-, else the sets A_i: :func:`xordsim.theorems.exact.thm_6_5_distribution`) as a table of
+pattern-set probabilities; the builder counts, per point, the runs whose exact
+``test_error`` is at most eps (95% Clopper-Pearson) and sets them against the paper's
+bounds (:func:`xordsim.theorems.exact.thm_6_5_bound`) with the theorem module's verdict and
+assumptions, so the figure and the ``thm6.5`` rows of ``xordsim theorems`` share one
+definition of the event, the bounds and the assumptions (not their seeds).
+"""
 
 from __future__ import annotations
 
@@ -20,8 +30,13 @@ from xordsim.figures.common import (
     style,
 )
 from xordsim.figures.generalization import converged_note
+from xordsim.figures.sweeps import SWEEPS, check_task_memory, mask_table, points, sweep_seed
 from xordsim.io import save_figure, write_csv
-from xordsim.theorems import estimate
+from xordsim.sweep.spec import CHUNK
+from xordsim.theorems.estimators import thm_6_5_common_violations, thm_6_5_config
+from xordsim.theorems.events import small_test_error
+from xordsim.theorems.exact import m2_lower_bound, thm_6_5_bound, thm_6_5_distribution
+from xordsim.theorems.verdicts import verdict
 
 COLUMNS = ["k", "m", "replicas", "estimate", "estimate_ci95_low", "estimate_ci95_high", "bound",
            "relation", "verdict", "steps", "converged_runs", "frac_converged",
@@ -93,22 +108,76 @@ def _legend_order(label: str) -> int:
     return 9
 
 
-def build_sample_complexity(s: dict, seed: int, out_dir: Path, quiet: bool):
+def _theorem_params(s: dict, steps: int) -> dict:
+    """The parameters of the theorem module's Theorem 6.5 functions for settings ``s``."""
+    return {"k": s["k"], "k_small": s["k_small"], "p_plus": s["p_plus"],
+            "p_minus": s["p_minus"], "eps": s["eps"], "delta": s["delta"],
+            "c_eta": s["c_eta"], "gamma": s["gamma"], "d": s["d"], "init_std": 0.0,
+            "steps": steps}
+
+
+def sample_complexity_sweep(s: dict, seed: int) -> dict:
+    """The sweep of the figure: ``replicas`` runs at every (k, m), k in (k, k_small) and m
+    in ``ms``, each with a fresh training set of m positives and m negatives from Theorem
+    6.5's distribution (given as pattern-set probabilities) and a fresh initialization;
+    T = :func:`run_steps`."""
+    check_task_memory("replicas", max(s["k"], s["k_small"]), s["replicas"], CHUNK.default)
+    dist = thm_6_5_distribution(s["p_plus"], s["p_minus"], s["d"])
+    return {"problem": "xord", "data": "fresh", "replicas": s["replicas"],
+            "seed": sweep_seed(seed, "sample-complexity"), "chunk": CHUNK.default,
+            "fixed": {"d": s["d"], "steps": run_steps(s), "gamma": s["gamma"],
+                      "c_eta": s["c_eta"], "distribution": mask_table(dist)},
+            "grid": {"k": [s["k"], s["k_small"]], "m": list(s["ms"])}}
+
+
+def estimates(s: dict, store) -> list[dict]:
+    """One row per (k, m) of the sweep store, in the order (k, k_small) x ``ms``: the runs
+    with test error <= eps and the estimate with its 95% Clopper-Pearson interval, the
+    paper's bound, relation and verdict, convergence, and the distribution's numbers."""
+    from xordsim.sweep import load
+
     steps = run_steps(s)
-    params = {key: s[key] for key in ("k", "k_small", "p_plus", "p_minus", "eps", "delta", "ms",
-                                      "c_eta", "gamma", "d")}
-    rows = estimate("thm6.5", replicas=s["replicas"], seed=seed, steps=steps, **params)
+    p = _theorem_params(s, steps)
+    dist = thm_6_5_distribution(s["p_plus"], s["p_minus"], s["d"])
+    pp = s["p_plus"] * s["p_minus"]
+    m2 = m2_lower_bound(s["p_plus"], s["p_minus"], s["delta"]) if pp > 0 else float("inf")
+    common = thm_6_5_common_violations(p)
+    runs = points(load(store), ("k", "m"))
+    rows = []
+    for k, large in ((s["k"], True), (s["k_small"], False)):
+        cfg, v = thm_6_5_config(p, k, large)
+        for m in s["ms"]:
+            g = runs[(k, m)]
+            test = g["test_error"].to_numpy()
+            hits = int(small_test_error(test, s["eps"]).sum())
+            n = int(test.size)
+            est, lo, hi = fraction(hits, n)
+            bound, relation, _ = thm_6_5_bound(s["p_plus"], s["p_minus"], m, large)
+            conv = int((g["status"].to_numpy() == 1).sum())
+            rows.append({"k": int(k), "m": int(m), "replicas": n, "successes": hits,
+                         "estimate": est, "ci": (lo, hi), "bound": bound,
+                         "relation": relation,
+                         "verdict": verdict((lo, hi), bound, relation, not (common + v)),
+                         "steps": cfg.steps, "converged": conv, "m2_bound": m2,
+                         "p_plus": s["p_plus"], "p_minus": s["p_minus"],
+                         "p_star": dist.p_star, "eps": s["eps"], "delta": s["delta"]})
+    return rows
+
+
+def build_sample_complexity(s: dict, seed: int, out_dir: Path, quiet: bool, store: Path):
+    """The figure from its sweep store (:func:`sample_complexity_sweep`)."""
+    steps = run_steps(s)
+    rows = estimates(s, store)
     table = []
     for r in rows:
-        p = r["params"]
-        conv = int(p["converged"])
-        table.append([p["k"], p["m"], r["replicas"], r["estimate"], *r["ci"], r["bound"],
-                      r["relation"], r["verdict"], p["steps"], conv,
+        conv = r["converged"]
+        table.append([r["k"], r["m"], r["replicas"], r["estimate"], *r["ci"], r["bound"],
+                      r["relation"], r["verdict"], r["steps"], conv,
                       *fraction(conv, r["replicas"]),
-                      *(p[c] for c in ("m2_bound", "p_plus", "p_minus", "p_star", "eps",
+                      *(r[c] for c in ("m2_bound", "p_plus", "p_minus", "p_star", "eps",
                                        "delta"))])
     csv = write_csv(out_dir / "sample-complexity.csv", COLUMNS, table)
-    m2 = rows[0]["params"]["m2_bound"]
+    m2 = rows[0]["m2_bound"]
     target = 1 - s["delta"]
     ms = sorted(s["ms"])
     curves = {}
@@ -117,12 +186,11 @@ def build_sample_complexity(s: dict, seed: int, out_dir: Path, quiet: bool):
         ax, ax2 = fig.subplots(2, 1, sharex=True, height_ratios=(2.2, 1))
         for j, (k, color, marker) in enumerate(((int(s["k"]), BLUE, "o"),
                                                 (int(s["k_small"]), RED, "s"))):
-            sel = sorted((r for r in rows if r["params"]["k"] == k),
-                         key=lambda r: r["params"]["m"])
-            m = np.array([r["params"]["m"] for r in sel])
+            sel = sorted((r for r in rows if r["k"] == k), key=lambda r: r["m"])
+            m = np.array([r["m"] for r in sel])
             est = np.array([r["estimate"] for r in sel])
             ci = np.array([r["ci"] for r in sel])
-            conv = np.array([r["params"]["converged"] for r in sel])
+            conv = np.array([r["converged"] for r in sel])
             n = np.array([r["replicas"] for r in sel])
             curves[k] = (m, est, ci, conv, n, sel)
             ax.errorbar(m, est, yerr=[est - ci[:, 0], ci[:, 1] - est], fmt=f"{marker}-",
@@ -149,7 +217,7 @@ def build_sample_complexity(s: dict, seed: int, out_dir: Path, quiet: bool):
     k_big, k_small = int(s["k"]), int(s["k_small"])
     m, est, ci, conv, n, sel = curves[k_big]
     large = _large_text(k_big, list(m), est, ci[:, 0], ci[:, 1], m2, target)
-    violated = {k: [r["params"]["m"] for r in curves[k][5] if r["verdict"] == "violated"]
+    violated = {k: [r["m"] for r in curves[k][5] if r["verdict"] == "violated"]
                 for k in curves}
     ms_, est_s, ci_s = curves[k_small][0], curves[k_small][1], curves[k_small][2]
     top = int(np.argmax(est_s))
@@ -170,11 +238,11 @@ def build_sample_complexity(s: dict, seed: int, out_dir: Path, quiet: bool):
         f"Sample complexity (Theorem 6.5). Probability, over training sets of m positives and "
         f"m negatives and the initialization, that GD reaches test error <= eps = "
         f"{s['eps']:g}, for k = {k_big} and k = {k_small}, with {s['replicas']} replicas per "
-        f"point (95% Clopper-Pearson); {t_text}. "
+        f"point (95% Clopper-Pearson; a sweep, store {SWEEPS}/sample-complexity); {t_text}. "
         + (f"OUTSIDE Theorem 6.5's assumptions: {'; '.join(outside)}, so the paper's bounds "
            f"need not hold. " if outside else "All of Theorem 6.5's assumptions hold. ")
         + f"The distribution has p+ = {s['p_plus']:g}, p- = {s['p_minus']:g}, p* = "
-        f"{fmt.sig(rows[0]['params']['p_star'], 3)} (diverse points, else the sets A_i). "
+        f"{fmt.sig(rows[0]['p_star'], 3)} (diverse points, else the sets A_i). "
         f"Dotted: the paper's bounds (p+ p-)^m (1 - c - 16·e⁻⁸) for the large net (lower) and "
         f"1 - (p+ p-)^m (1 - c) 33/48 for k = 2 (upper); vertical line: the bound m2 >= "
         f"{fmt.sig(m2, 3)} for delta = {s['delta']:g}. "
@@ -189,4 +257,5 @@ def build_sample_complexity(s: dict, seed: int, out_dir: Path, quiet: bool):
     return caption, save_figure(fig, out_dir, "sample-complexity", caption=caption) + [csv]
 
 
-__all__ = ["COLUMNS", "assumption_violations", "build_sample_complexity", "run_steps"]
+__all__ = ["COLUMNS", "assumption_violations", "build_sample_complexity", "estimates",
+           "run_steps", "sample_complexity_sweep"]

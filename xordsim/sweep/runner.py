@@ -173,9 +173,7 @@ def _threads(client) -> int:
 def start_client(address: str):
     """A distributed Client for ``address``; for ``local:N`` also its LocalCluster (N
     single-threaded worker processes on 127.0.0.1, NUMBA_NUM_THREADS=1 in each)."""
-    import logging
-
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     m = _LOCAL.fullmatch(address)
     if m is None:
@@ -184,11 +182,7 @@ def start_client(address: str):
         except OSError as exc:
             raise InputError(f"--dask: cannot reach the scheduler at {address} ({exc})"
                              ) from None
-    one = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "OPENBLAS_NUM_THREADS": "1"}
-    cluster = LocalCluster(n_workers=int(m.group(1)), threads_per_worker=1, processes=True,
-                           host="127.0.0.1", dashboard_address=None, env=one,
-                           silence_logs=logging.ERROR)
+    cluster = local_cluster(int(m.group(1)))
     try:
         return Client(cluster), cluster
     except BaseException:
@@ -196,10 +190,61 @@ def start_client(address: str):
         raise
 
 
-def warm_workers(client) -> None:
-    """Load (or compile) the kernels on every worker before any task: first one worker per
-    host, then the others, so that workers of one host never compile into the same numba
-    cache at once."""
+def local_cluster(n: int):
+    """A ``distributed.LocalCluster`` of ``n`` single-threaded worker processes on
+    127.0.0.1 with NUMBA_NUM_THREADS=1 (and OMP/MKL/OpenBLAS) in each."""
+    import logging
+
+    from distributed import LocalCluster
+
+    one = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "OPENBLAS_NUM_THREADS": "1"}
+    return LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                        host="127.0.0.1", dashboard_address=None, env=one,
+                        silence_logs=logging.ERROR)
+
+
+class SharedCluster:
+    """One Dask cluster for several sweeps (``xordsim reproduce`` runs every sweep figure
+    on it): ``with SharedCluster(dask) as c: run(spec, out, dask=c.address())``.
+
+    ``dask``: a value of :func:`parse_dask` -- None (in-process: :meth:`address` is None),
+    a scheduler address (passed through) or ``local:N``, whose LocalCluster is started on
+    the first call of :meth:`address` (after filling this machine's numba cache, so the
+    workers only load it) and shut down when the block ends.
+    """
+
+    def __init__(self, dask: str | None):
+        self.dask = dask
+        self.cluster = None
+
+    def address(self) -> str | None:
+        m = _LOCAL.fullmatch(self.dask or "")
+        if m is None:
+            return self.dask
+        if self.cluster is None:
+            from xordsim.sweep.compute import warm
+
+            warm()
+            self.cluster = local_cluster(int(m.group(1)))
+        return self.cluster.scheduler_address
+
+    def close(self) -> None:
+        if self.cluster is not None:
+            self.cluster.close()
+            self.cluster = None
+
+    def __enter__(self) -> SharedCluster:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def warm_workers(client, measures: tuple = ()) -> None:
+    """Load (or compile) the kernels on every worker before any task (those of the sweep's
+    ``measures`` too): first one worker per host, then the others, so that workers of one
+    host never compile into the same numba cache at once."""
     from xordsim.sweep.compute import warm
 
     workers = client.scheduler_info().get("workers", {})
@@ -210,7 +255,7 @@ def warm_workers(client) -> None:
         hosts.add(host)
     for group in (first, rest):
         if group:
-            client.run(warm, workers=group)
+            client.run(warm, tuple(measures), workers=group)
 
 
 def _run_dask(pending, store, bar, record, address, window) -> None:
@@ -218,11 +263,12 @@ def _run_dask(pending, store, bar, record, address, window) -> None:
 
     from xordsim.sweep.compute import run_task, warm
 
+    measures = tuple(dict.fromkeys(m for p in pending for m in p.measures))
     if address.startswith("local:"):
-        warm()  # the workers share this machine's numba cache: fill it once, here
+        warm(measures)  # the workers share this machine's numba cache: fill it once, here
     client, cluster = start_client(address)
     try:
-        warm_workers(client)
+        warm_workers(client, measures)
         threads = max(_threads(client), 1)
         total_cost = sum(p.replicas * max(p.params["steps"], 1) * (p.params["k"] + 8)
                          for p in pending)
@@ -300,5 +346,5 @@ def status(out, spec=None) -> dict:
             "remaining_seconds": remaining * mean if seconds else float("nan")}
 
 
-__all__ = ["SCHEDULER_ENV", "pack", "parse_dask", "run", "start_client", "status",
-           "warm_workers"]
+__all__ = ["SCHEDULER_ENV", "SharedCluster", "local_cluster", "pack", "parse_dask", "run",
+           "start_client", "status", "warm_workers"]

@@ -47,11 +47,12 @@ from xordsim.theorems.specs import (
 _LAZY = {
     **dict.fromkeys(
         ["XOR_POINTS", "P", "angle_event", "clustering_event", "exploration_xor_event",
-         "exploration_xord_event", "insufficient_exploration_event", "misclassifies_some_a"],
-        "events"),
+         "exploration_xord_event", "insufficient_exploration_event", "misclassifies_some_a",
+         "small_test_error"], "events"),
     **dict.fromkeys(
         ["binom_central_prob", "clustering_bound", "exact_lemma_3_1", "exact_lemma_6_1",
-         "exact_thm_3_4a", "m2_lower_bound", "thm_6_5_distribution"], "exact"),
+         "exact_thm_3_4a", "m2_lower_bound", "thm_6_5_bound", "thm_6_5_distribution"],
+        "exact"),
     **dict.fromkeys(
         ["C_NEGLIGIBLE", "CI_LEVEL", "CONSISTENT", "CONVERGED_MIN", "NON_CONVERGED", "OUTSIDE",
          "VIOLATED", "make_row", "verdict"], "verdicts"),
@@ -78,6 +79,8 @@ __all__ = [
     "exact_lemma_6_1", "exact_thm_3_4a", "exploration_xor_event", "exploration_xord_event",
     "flagged_rows", "format_bound", "format_table", "insufficient_exploration_event",
     "m2_lower_bound", "make_row", "misclassifies_some_a", "parse_overrides", "resolve",
-    "run_all", "settings_help", "summary_counts", "table_columns", "thm_6_5_distribution",
+    "run_all", "settings_help", "small_test_error", "summary_counts", "table_columns",
+    "thm_6_5_bound",
+    "thm_6_5_distribution",
     "verdict",
 ]

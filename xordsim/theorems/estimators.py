@@ -39,6 +39,7 @@ from xordsim.theorems.events import (
     exploration_xord_event,
     insufficient_exploration_event,
     misclassifies_some_a,
+    small_test_error,
 )
 from xordsim.theorems.exact import (
     clustering_bound,
@@ -48,6 +49,7 @@ from xordsim.theorems.exact import (
     exact_lemma_6_1,
     exact_thm_3_4a,
     m2_lower_bound,
+    thm_6_5_bound,
     thm_6_5_distribution,
 )
 from xordsim.theorems.specs import SPECS
@@ -396,6 +398,31 @@ def _status_note(status) -> str:
                                          for c in (1, 2, RUNNING, 3) if (status == c).any())
 
 
+def thm_6_5_common_violations(p: dict) -> list[str]:
+    """The assumptions of Theorem 6.5 on (p+, p-, eps, delta) that ``p`` breaks."""
+    p_plus, p_minus, eps, delta = p["p_plus"], p["p_minus"], p["eps"], p["delta"]
+    p_star = thm_6_5_distribution(p_plus, p_minus, p["d"]).p_star
+    v = []
+    if delta < 1 - p_plus * p_minus * (1 - C_NEGLIGIBLE - 16 * math.exp(-8)):
+        v.append(f"delta={delta:g} < 1 - p+ p- (1 - c - 16e^-8)")
+    if not eps < p_star:
+        v.append(f"eps={eps:g} >= p*={p_star:g}")
+    return v
+
+
+def thm_6_5_config(p: dict, k: int, large: bool, replicas: int | None = None
+                   ) -> tuple[GDConfig, list[str]]:
+    """The GD run of one network of Theorem 6.5 (``p``'s c_eta, init_std, gamma, d, steps
+    at width ``k``) and the assumptions it breaks: the large network needs k >= 120 and
+    T >= the T of Theorem 6.3, the small one k = 2; both c_eta <= 1/410, gamma >= 8 and
+    the largest init std. The common assumptions are :func:`thm_6_5_common_violations`."""
+    q = dict(p, k=k)
+    if large:
+        cfg, v = xord_config(q, replicas)
+        return cfg, v + _steps_violation(cfg)
+    return xord_config(q, replicas, k_min=None, k_eq=2)
+
+
 def est_thm_6_5(p, replicas, seed, progress=None, *, name="thm6.5"):
     """Theorem 6.5: for k = ``k`` (>= 120) and k = ``k_small`` (2), one row per m in ``ms``;
     each replica draws its own training set of m positives and m negatives."""
@@ -403,35 +430,19 @@ def est_thm_6_5(p, replicas, seed, progress=None, *, name="thm6.5"):
     dist = thm_6_5_distribution(p_plus, p_minus, p["d"])
     p_star = dist.p_star
     m2 = m2_lower_bound(p_plus, p_minus, delta) if p_plus * p_minus > 0 else math.inf
-    common = []
-    if delta < 1 - p_plus * p_minus * (1 - C_NEGLIGIBLE - 16 * math.exp(-8)):
-        common.append(f"delta={delta:g} < 1 - p+ p- (1 - c - 16e^-8)")
-    if not eps < p_star:
-        common.append(f"eps={eps:g} >= p*={p_star:g}")
+    common = thm_6_5_common_violations(p)
     labels = iter(_labels(name, p))
     rows = []
     for k, net in ((p["k"], "large"), (p["k_small"], "small")):
-        q = dict(p, k=k)
-        if net == "large":
-            cfg, v = xord_config(q, replicas)
-            v += _steps_violation(cfg)
-        else:
-            cfg, v = xord_config(q, replicas, k_min=None, k_eq=2)
+        cfg, v = thm_6_5_config(p, k, net == "large", replicas)
         for m in p["ms"]:
             rng = substream(seed, f"{name}/{k}/{m}")
             x, y = dist.sample_training_sets(m, replicas, rng)
             w0, u0 = gaussian_init(replicas, k, cfg.sigma_g, rng)
             res = train(x, y, cfg, w0=w0, u0=u0, test_distribution=dist)
-            hits = (res.test_error <= eps) & np.isfinite(res.test_error)
+            hits = small_test_error(res.test_error, eps)
             diverse_prob = (p_plus * p_minus) ** m
-            deficit = None
-            if net == "large":
-                bound, rel = diverse_prob * (1 - C_NEGLIGIBLE - 16 * math.exp(-8)), ">="
-            else:
-                bound, rel = 1 - diverse_prob * (1 - C_NEGLIGIBLE) * 33 / 48, "<="
-                if p_plus * p_minus > 0:
-                    deficit = (m * math.log10(p_plus * p_minus)
-                               + math.log10((1 - C_NEGLIGIBLE) * 33 / 48))
+            bound, rel, deficit = thm_6_5_bound(p_plus, p_minus, m, net == "large")
             xord = {key: val for key, val in _xord_row_params(cfg).items() if key != "k"}
             params = {"k": k, "m": m, "p_plus": p_plus, "p_minus": p_minus,
                       "p_star": p_star, "eps": eps, "delta": delta, "m2_bound": m2, **xord}

@@ -77,3 +77,10 @@ def misclassifies_some_a(outputs) -> np.ndarray:
     masks = np.array(A_MASKS)
     wrong = np.asarray(outputs)[:, masks] * mask_label(masks) <= 0
     return wrong.any(axis=1)
+
+
+def small_test_error(test_error, eps: float) -> np.ndarray:
+    """Theorem 6.5: the network GD returned has test error <= eps (a diverged run, whose
+    test error is NaN, fails)."""
+    test_error = np.asarray(test_error, dtype=float)
+    return (test_error <= eps) & np.isfinite(test_error)

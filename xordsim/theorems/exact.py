@@ -79,6 +79,24 @@ def m2_lower_bound(p_plus: float, p_minus: float, delta: float, c: float = C_NEG
     return 2 * math.log(48 * delta / (33 * (1 - c))) / math.log(p_plus * p_minus)
 
 
+def thm_6_5_bound(p_plus: float, p_minus: float, m: int, large: bool
+                  ) -> tuple[float, str, float | None]:
+    """Theorem 6.5's bound on P(test error <= eps) at sample size m: (bound, relation,
+    log10(1 - bound) where it is kept exactly, else None).
+
+    The large network (k >= 120): P >= (p+ p-)^m (1 - c - 16 e^-8), a lower bound; the
+    small one (k = 2): P <= 1 - (p+ p-)^m (1 - c) 33/48, an upper bound, whose deficit
+    1 - bound is also returned in log10 (it underflows for large m).
+    """
+    diverse = (p_plus * p_minus) ** m
+    if large:
+        return diverse * (1 - C_NEGLIGIBLE - 16 * math.exp(-8)), ">=", None
+    deficit = None
+    if p_plus * p_minus > 0:
+        deficit = m * math.log10(p_plus * p_minus) + math.log10((1 - C_NEGLIGIBLE) * 33 / 48)
+    return 1 - diverse * (1 - C_NEGLIGIBLE) * 33 / 48, "<=", deficit
+
+
 def thm_6_5_distribution(p_plus: float, p_minus: float, d: int = 4) -> MaskDistribution:
     """A distribution with the given p+, p- and p* = min((1-p+)/4, (1-p-)/4), prior 1/2.
 

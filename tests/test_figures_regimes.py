@@ -1,0 +1,215 @@
+"""The regime studies of issue 13: ``lazy-rich``, ``lr-transfer`` and ``losses`` (tiny
+settings): files, determinism, a numeric check per study, and the caption's numbers
+against the CSV."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+
+from xordsim import fmt
+from xordsim._validate import InputError
+from xordsim.figures import FIGURES, draw
+from xordsim.figures.regimes import (
+    LAZY_RICH_COLUMNS,
+    LAZY_THRESHOLD,
+    LOSSES_COLUMNS,
+    LR_TRANSFER_COLUMNS,
+    MATCH_TOL,
+    PARAM_NAMES,
+    lazy_rich_sweep,
+    lr_transfer_sweep,
+    parameterization,
+)
+from xordsim.sweep.spec import load_spec
+
+NAMES = ["lazy-rich", "lr-transfer", "losses"]
+COLUMNS = {"lazy-rich": LAZY_RICH_COLUMNS, "lr-transfer": LR_TRANSFER_COLUMNS,
+           "losses": LOSSES_COLUMNS}
+
+
+def read_csv(path):
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="module")
+def drawn(tmp_path_factory):
+    """Each study drawn twice on its tiny settings with seed 3 (two directories)."""
+    out = {}
+    for name in NAMES:
+        a = tmp_path_factory.mktemp(f"{name}-a")
+        b = tmp_path_factory.mktemp(f"{name}-b")
+        paths = draw(name, a, 3, mode="tiny")
+        draw(name, b, 3, mode="tiny")
+        caption = json.loads((a / f"{name}.json").read_text())["caption"]
+        out[name] = (a, b, paths, caption, read_csv(a / f"{name}.csv"))
+    return out
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_files_and_sidecar(name, drawn):
+    a, _, paths, caption, rows = drawn[name]
+    assert {p.name for p in paths} == {f"{name}{s}" for s in (".png", ".svg", ".csv", ".json")}
+    for p in paths:
+        assert p.stat().st_size > 0
+    assert rows and list(rows[0]) == COLUMNS[name]
+    side = json.loads((a / f"{name}.json").read_text())
+    assert side["name"] == name and side["seed"] == 3 and side["sweep"]["points"] == len(rows)
+    assert side["settings"] == json.loads(json.dumps(FIGURES[name].resolve(mode="tiny")))
+    assert "Settings:" in caption and "seed 3" in caption
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_same_seed_same_csv(name, drawn):
+    a, b, *_ = drawn[name]
+    assert (a / f"{name}.csv").read_bytes() == (b / f"{name}.csv").read_bytes()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_run_counted_and_intervals_inside(name, drawn):
+    *_, rows = drawn[name]
+    for r in rows:
+        n = int(r["runs"])
+        assert n == sum(int(r[c]) for c in ("converged_runs", "not_converged_runs",
+                                            "stalled_runs", "diverged_runs"))
+        for stem in ("test_error", "frac_converged", "lazy_test_error"):
+            if f"{stem}_ci95_low" not in r:
+                continue
+            point = float(r[f"{stem}_mean"] if f"{stem}_mean" in r else r[stem])
+            lo, hi = float(r[f"{stem}_ci95_low"]), float(r[f"{stem}_ci95_high"])
+            assert 0 <= lo <= point <= hi <= 1, (name, stem, r)
+
+
+# ----------------------------------------------------------------------------------------
+# lazy-rich
+
+
+def test_lazy_rich_step_is_constant_in_function_space():
+    s = FIGURES["lazy-rich"].resolve(mode="tiny")
+    spec = load_spec(lazy_rich_sweep(s, 0))
+    assert len(spec.points) == len(s["ks"]) * len(s["init_stds"]) * len(s["output_scales"])
+    for p in spec.points:
+        q = p.params
+        assert q["init"] == "antisymmetric" and q["loss_function"] == "hinge"
+        assert math.isclose(4 * q["lr"] * q["k"] * q["output_scale"] ** 2, 4 * s["c_eta"])
+
+
+def test_lazy_rich_large_scale_is_lazy_and_matches(drawn):
+    """At k = 200, sigma = 1 (k alpha sigma >= 200) the weights barely move, no filter changes
+    kernel much, and the network's test error equals the lazy predictor's; at the small
+    init scale with alpha = 1 the weights move far (rich)."""
+    *_, caption, rows = drawn["lazy-rich"]
+    by = {(int(r["k"]), float(r["init_std"]), float(r["output_scale"])): r for r in rows}
+    for alpha in (1.0, 30.0):
+        r = by[(200, 1.0, alpha)]
+        assert float(r["k_alpha_sigma"]) == 200 * alpha
+        assert float(r["weight_change_median"]) < 0.05
+        assert float(r["kernel_change_median"]) <= LAZY_THRESHOLD
+        assert r["lazy"] == "1"
+        assert float(r["abs_diff_mean"]) <= MATCH_TOL
+        assert float(r["frac_equal_to_lazy"]) == 1.0
+        assert float(r["lr_function_space"]) == pytest.approx(0.4)
+    assert float(by[(200, 1e-4, 1.0)]["weight_change_median"]) > 10
+    # the caption's verdicts come from these rows
+    lazy = [r for r in rows if r["lazy"] == "1"]
+    match = [r for r in rows if r["matches_lazy"] == "1"]
+    assert f"at {len(lazy)} of {len(rows)} points" in caption
+    assert (f"k alpha sigma >= {fmt.sig(min(float(r['k_alpha_sigma']) for r in lazy), 2)}"
+            in caption)
+    assert f"at {len(match)} points" in caption
+    conv = sum(int(r["converged_runs"]) for r in rows)
+    assert f"Converged: {conv} of {sum(int(r['runs']) for r in rows)} runs" in caption
+    for r in rows:  # the benefit-of-k sentence quotes the mean test errors
+        if int(r["k"]) in (2, 200):
+            assert fmt.sig(float(r["test_error_mean"]), 2) in caption
+
+
+# ----------------------------------------------------------------------------------------
+# lr-transfer
+
+
+def test_parameterizations_function_space_step():
+    """paper, ntk and mean-field keep eta' = 4 eta k alpha^2 = 4 c_eta at every k; the
+    constant step grows it as k."""
+    for k in (1, 7, 300, 10**5):
+        for ce in (0.01, 1.0):
+            for name in PARAM_NAMES:
+                q = parameterization(name, k, ce)
+                step = 4 * q["lr"] * k * q["output_scale"] ** 2
+                assert math.isclose(step, 4 * ce * (k if name == "constant" else 1),
+                                    rel_tol=1e-12)
+    s = FIGURES["lr-transfer"].resolve(mode="tiny")
+    spec = load_spec(lr_transfer_sweep(s, 0))
+    assert len(spec.points) == len(PARAM_NAMES) * len(s["ks"]) * len(s["c_etas"])
+
+
+def test_lr_transfer_rows_and_caption(drawn):
+    *_, caption, rows = drawn["lr-transfer"]
+    s = FIGURES["lr-transfer"].resolve(mode="tiny")
+    for r in rows:
+        if r["parameterization"] == "ntk":
+            assert float(r["lr_function_space"]) == pytest.approx(4 * float(r["c_eta"]))
+        # a run that did not converge is censored at T: the median never exceeds T
+        assert float(r["median_steps_censored"]) <= s["steps"]
+        not_conv = int(r["runs"]) - int(r["converged_runs"])
+        assert r["median_censored"] == str(int(2 * not_conv >= int(r["runs"])))
+        if 2 * not_conv > int(r["runs"]):
+            assert float(r["median_steps_censored"]) == s["steps"]
+    for name in PARAM_NAMES:
+        for k in s["ks"]:
+            best = [r for r in rows if r["parameterization"] == name and int(r["k"]) == k
+                    and r["best"] == "1"]
+            assert len(best) <= 1
+            if best:
+                assert float(best[0]["frac_converged"]) >= 0.95
+                assert f"k = {k}: {fmt.sig(float(best[0]['c_eta']), 3)}" in caption
+    nc = sum(int(r["not_converged_runs"]) for r in rows)
+    assert f"Not converged within T: {nc} of {sum(int(r['runs']) for r in rows)}" in caption
+
+
+# ----------------------------------------------------------------------------------------
+# losses
+
+
+def test_losses_squared_never_converges_at_tol_0(drawn):
+    *_, caption, rows = drawn["losses"]
+    sq = [r for r in rows if r["loss"] == "squared"]
+    assert sq and all(float(r["tol"]) == 0 for r in sq)
+    for r in sq:  # every squared run ran its T steps and is counted as not converged
+        assert int(r["converged_runs"]) == 0
+        assert int(r["not_converged_runs"]) + int(r["stalled_runs"]) == int(r["runs"])
+    assert f"converged 0 of {sum(int(r['runs']) for r in sq)} runs" in caption
+    for loss in ("hinge", "squared", "logistic"):
+        sub = [r for r in rows if r["loss"] == loss]
+        first, last = sub[0], sub[-1]
+        text = (f"{loss} (tol {fmt.sig(float(first['tol']), 2)}): test error "
+                f"{fmt.sig(float(first['test_error_mean']), 2)} at k = {first['k']} -> "
+                f"{fmt.sig(float(last['test_error_mean']), 2)} at k = {last['k']}, lazy limit "
+                f"{fmt.sig(float(first['lazy_test_error_mean']), 2)} -> "
+                f"{fmt.sig(float(last['lazy_test_error_mean']), 2)}")
+        assert text in caption
+
+
+def test_losses_tol_stops_the_logistic_runs(tmp_path):
+    """With a tol the logistic runs stop (converge) early and are counted so."""
+    draw("losses", tmp_path, 1, {"tol_logistic": 5.0, "ks": (20,), "runs": 3, "steps": 200,
+                                  "d": 4, "m": 6})
+    rows = read_csv(tmp_path / "losses.csv")
+    lg = [r for r in rows if r["loss"] == "logistic"][0]
+    assert float(lg["tol"]) == 5.0 and int(lg["converged_runs"]) == 3
+
+
+@pytest.mark.parametrize("name, key, bad, message", [
+    ("lazy-rich", "init_stds", (1.0, 1.0), "init_stds must list distinct values"),
+    ("lazy-rich", "output_scales", (0.0,), "output_scales"),
+    ("lr-transfer", "c_etas", (-1.0,), "c_etas"),
+    ("losses", "tol_squared", -1.0, "tol_squared"),
+])
+def test_bad_settings(name, key, bad, message):
+    with pytest.raises(InputError, match=message) as info:
+        FIGURES[name].resolve({key: bad})
+    assert "\n" not in str(info.value)
