@@ -32,6 +32,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from xordsim import fmt
+from xordsim.config import GDConfig, default_init_std, default_lr
 from xordsim.figures.common import (
     CONVERGED_MARK,
     MAX_WIDTH_IN,
@@ -346,11 +347,12 @@ LOSSES = ("hinge", "squared", "logistic")
 
 def parameterization(name: str, k: int, c_eta: float) -> dict:
     """The point parameters (output_scale, lr, init_std) of parameterization ``name``."""
-    sigma_g = c_eta / (16 * k ** 1.5)
-    return {"paper": {"output_scale": 1.0, "lr": c_eta / k, "init_std": sigma_g},
+    sigma_g = default_init_std(k, c_eta)  # the paper's sigma_g and eta (xordsim.config)
+    alpha_1 = GDConfig.params()["output_scale"].default  # 1: the paper's output scale
+    return {"paper": {"output_scale": alpha_1, "lr": default_lr(k, c_eta), "init_std": sigma_g},
             "ntk": {"output_scale": 1 / math.sqrt(k), "lr": c_eta, "init_std": 1.0},
             "mean-field": {"output_scale": 1 / k, "lr": c_eta * k, "init_std": 1.0},
-            "constant": {"output_scale": 1.0, "lr": c_eta, "init_std": sigma_g}}[name]
+            "constant": {"output_scale": alpha_1, "lr": c_eta, "init_std": sigma_g}}[name]
 
 
 def lr_transfer_sweep(s: dict, seed: int) -> dict:
