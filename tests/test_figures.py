@@ -82,7 +82,7 @@ def test_registry_lists_every_figure():
         assert get(name) is spec
         module, _, func = spec.builder.partition(":")
         assert module.startswith("xordsim.") and func.startswith("build_")
-    with pytest.raises(InputError, match=r"figure must be one of fig1, .*fig4b; got 'nope'"):
+    with pytest.raises(InputError, match=r"one of fig1, .*fig4b, .*losses; got 'nope'"):
         get("nope")
 
 
@@ -355,7 +355,9 @@ def log_axes_data(fig):
         ys = []
         for art in ax.get_children():
             if isinstance(art, Line2D):
-                ys.append(np.asarray(art.get_ydata(), dtype=float))
+                # y in data coordinates only (an axvline's y runs over the axes, 0 to 1)
+                if art.get_transform().contains_branch_seperately(ax.transData)[1]:
+                    ys.append(np.asarray(art.get_ydata(), dtype=float))
             elif isinstance(art, LineCollection):
                 ys += [np.asarray(seg, dtype=float)[:, 1] for seg in art.get_segments()]
         yield ax, np.concatenate(ys) if ys else np.array([])
@@ -574,7 +576,8 @@ def test_sweep_figure_same_seed_same_csv_and_a_rerun_reuses_the_store(name, tiny
     assert side["sweep"]["computed"] == side["sweep"]["points"] > 0
     assert side["sweep"]["store"] == f"sweeps/{name}"
     assert (out / f"{name}.csv").read_bytes() == first.read_bytes()
-    points = sorted((out / "sweeps" / name / "points").glob("*.parquet"))
+    # a figure with several sweeps (SweepParts) has one store per part below sweeps/NAME
+    points = sorted((out / "sweeps" / name).glob("**/points/*.parquet"))
     assert len(points) == side["sweep"]["points"]
     stamps = [p.stat().st_mtime_ns for p in points]
     draw(name, out, 3, mode="tiny")

@@ -84,9 +84,13 @@ def test_registered_as_sweeps_with_declared_settings():
     for name in NAMES:
         spec = FIGURES[name]
         assert spec.extra == "sweep" and spec.sweep is not None
-        assert spec.sweep_spec(spec.resolve(mode="tiny"), 0)["measures"]
+        sweeps = spec.sweep_spec(spec.resolve(mode="tiny"), 0)
+        for sp in (sweeps.values() if name == "ntk-eigen" else [sweeps]):
+            assert sp["measures"]
     ntk = FIGURES["ntk-eigen"].sweep_spec(FIGURES["ntk-eigen"].resolve(), 0)
-    assert ntk["fixed"]["steps"] == 0 and max(ntk["grid"]["k"]) == 4096
+    for data in ("fresh", "decoy"):
+        assert ntk[data]["data"] == data
+        assert ntk[data]["fixed"]["steps"] == 0 and max(ntk[data]["grid"]["k"]) == 4096
     full = FIGURES["measures"].resolve()
     assert full["ks"] == (2, 4, 8, 16, 32, 64, 128, 256, 512) and full["runs"] == 200
     assert (full["d"], full["m"], full["gamma"], full["c_eta"], full["steps"]) == \
@@ -253,3 +257,40 @@ def test_reached_k():
     assert reached_k([2, 4, 8], [5.0, 6.01, 5.99], 6.0) == 4
     assert reached_k([2, 4, 8], [6.0, 5.0, 6.0], 6.0) == 8
     assert reached_k([2, 4, 8], [6.0, 6.0, 5.0], 6.0) is None
+
+
+def test_ntk_eigen_runs_both_sweeps_through_draw(tmp_path):
+    """ntk-eigen's two sweeps (sampled sets, decoy set) are run by draw into
+    sweeps/ntk-eigen/PART, listed in the sidecar, reused on a second draw and removed,
+    both, by remove_store (reproduce --force)."""
+    from xordsim.figures.explanations import NTK_PARTS
+    from xordsim.figures.sweeps import SweepParts, remove_store
+
+    spec = FIGURES["ntk-eigen"]
+    parts = spec.sweep_spec(spec.resolve(mode="tiny"), 3)
+    assert isinstance(parts, SweepParts) and tuple(parts) == NTK_PARTS
+    s = {"ks": (2, 8), "runs": 3}
+    draw("ntk-eigen", tmp_path, 3, s, mode="tiny")
+    side = json.loads((tmp_path / "ntk-eigen.json").read_text())["sweep"]
+    assert side["store"] == "sweeps/ntk-eigen"
+    assert {p: side["parts"][p]["store"] for p in NTK_PARTS} == \
+        {p: f"sweeps/ntk-eigen/{p}" for p in NTK_PARTS}
+    for p in NTK_PARTS:
+        assert side["parts"][p]["computed"] == side["parts"][p]["points"] == 2
+        assert side["parts"][p]["seed"] == parts[p]["seed"]
+        assert (tmp_path / "sweeps" / "ntk-eigen" / p / "manifest.json").is_file()
+    assert side["points"] == side["computed"] == 4 and side["reused"] == 0
+    assert side["parts"]["fresh"]["seed"] != side["parts"]["decoy"]["seed"]
+    assert not (tmp_path / "sweeps" / "ntk-eigen-decoy").exists()
+    csv_before = (tmp_path / "ntk-eigen.csv").read_bytes()
+    draw("ntk-eigen", tmp_path, 3, s, mode="tiny")
+    again = json.loads((tmp_path / "ntk-eigen.json").read_text())["sweep"]
+    assert again["computed"] == 0 and again["reused"] == 4
+    assert all(again["parts"][p]["computed"] == 0 for p in NTK_PARTS)
+    assert (tmp_path / "ntk-eigen.csv").read_bytes() == csv_before
+    remove_store(tmp_path, "ntk-eigen")
+    assert not (tmp_path / "sweeps" / "ntk-eigen").exists()
+    draw("ntk-eigen", tmp_path, 3, s, mode="tiny")
+    third = json.loads((tmp_path / "ntk-eigen.json").read_text())["sweep"]
+    assert third["computed"] == 4
+    assert (tmp_path / "ntk-eigen.csv").read_bytes() == csv_before

@@ -20,9 +20,11 @@ from xordsim.figures.regimes import (
     LR_TRANSFER_COLUMNS,
     MATCH_TOL,
     PARAM_NAMES,
+    benefit_end,
     lazy_rich_sweep,
     lr_transfer_sweep,
     parameterization,
+    step_helps,
 )
 from xordsim.sweep.spec import load_spec
 
@@ -123,9 +125,67 @@ def test_lazy_rich_large_scale_is_lazy_and_matches(drawn):
     assert f"at {len(match)} points" in caption
     conv = sum(int(r["converged_runs"]) for r in rows)
     assert f"Converged: {conv} of {sum(int(r['runs']) for r in rows)} runs" in caption
-    for r in rows:  # the benefit-of-k sentence quotes the mean test errors
-        if int(r["k"]) in (2, 200):
-            assert fmt.sig(float(r["test_error_mean"]), 2) in caption
+
+
+def test_step_helps_and_benefit_end():
+    assert step_helps([0.1, 0.08, 0.12], [0.01, 0.0, 0.07]) == 1
+    assert step_helps([0.1, 0.08, 0.12], [0.01, 0.0, 0.08]) == 0  # touching: no
+    assert math.isnan(step_helps([math.nan] * 3, [0.01, 0.0, 0.02]))
+    ks = [2, 20, 200, 2000]
+    assert benefit_end(ks, [1, 0, 0]) == 20
+    assert benefit_end(ks, [1, 1, 0]) == 200
+    assert benefit_end(ks, [0, 0, 0]) == 2
+    assert benefit_end(ks, [0, 1, 0]) == 200  # a later step helps: not ended before it
+    assert benefit_end(ks, [1, 0, 1]) is None  # still helps at the largest k
+    assert benefit_end(ks, [1, math.nan, 0]) == 20  # undecided does not count as helping
+    assert benefit_end([5], []) == 5
+
+
+def test_lazy_rich_benefit_of_k_columns_and_caption(drawn):
+    """Each step up in k is judged from the CSV's intervals; the k at which the benefit
+    ends, its k alpha sigma and laziness follow from them; the caption quotes every mean
+    along k with its step marks and the groups' counts and k alpha sigma ranges."""
+    *_, caption, rows = drawn["lazy-rich"]
+    s = FIGURES["lazy-rich"].resolve(mode="tiny")
+    ks = list(s["ks"])
+    groups: dict = {}
+    for sd in s["init_stds"]:
+        for al in s["output_scales"]:
+            line = [next(r for r in rows if (int(r["k"]), float(r["init_std"]),
+                                             float(r["output_scale"])) == (k, sd, al))
+                    for k in ks]
+            ci = [[float(r[f"test_error_{c}"]) for c in ("mean", "ci95_low", "ci95_high")]
+                  for r in line]
+            helps = [float(r["helps_vs_smaller_k"]) for r in line]
+            assert helps[0] == -1
+            path = fmt.sig(ci[0][0], 2)
+            for i in range(1, len(ks)):
+                want = step_helps(ci[i - 1], ci[i])
+                assert helps[i] == want or (math.isnan(want) and math.isnan(helps[i]))
+                assert helps[i] == (ci[i][2] < ci[i - 1][1])
+                path += (" > " if helps[i] == 1 else " ~ ") + fmt.sig(ci[i][0], 2)
+                nc = sum(int(r["runs"]) - int(r["converged_runs"]) for r in line[i - 1:i + 1])
+                assert int(line[i]["step_runs_not_converged"]) == nc
+            end = benefit_end(ks, helps[1:])
+            for r in line:
+                got = float(r["benefit_ends_at_k"])
+                assert math.isnan(got) if end is None else got == end
+            at = line[-1] if end is None else line[ks.index(end)]
+            if end is not None:
+                assert float(line[0]["k_alpha_sigma_at_end"]) == float(at["k_alpha_sigma"])
+                assert line[0]["lazy_at_end"] == at["lazy"]
+            assert f"(sigma {fmt.sig(sd, 2)}, alpha {fmt.sig(al, 2)}: {path})" in caption
+            groups.setdefault(end, []).append(float(at["k_alpha_sigma"]))
+    for end, kas in groups.items():
+        head = (f"still helps at k = {ks[-1]}" if end is None else
+                f"no benefit from k = {end} on" if end == ks[0] else
+                f"benefit ends at k = {end}")
+        at = ks[-1] if end is None else end
+        assert (f"{head} at {len(kas)} (k alpha sigma at k = {at}: {fmt.sig(min(kas), 2)} "
+                f"to {fmt.sig(max(kas), 2)}; there ") in caption
+    steps = [r for r in rows if r["helps_vs_smaller_k"] != "-1"]
+    nc = sum(int(r["step_runs_not_converged"]) > 0 for r in steps)
+    assert f"{nc} of {len(steps)} steps compare points with runs that did not" in caption
 
 
 # ----------------------------------------------------------------------------------------
@@ -169,6 +229,26 @@ def test_lr_transfer_rows_and_caption(drawn):
                 assert f"k = {k}: {fmt.sig(float(best[0]['c_eta']), 3)}" in caption
     nc = sum(int(r["not_converged_runs"]) for r in rows)
     assert f"Not converged within T: {nc} of {sum(int(r['runs']) for r in rows)}" in caption
+    dv = sum(int(r["diverged_runs"]) for r in rows)
+    assert f"; diverged {dv} (" in caption
+    edge = [r for r in rows if r["best_at_grid_edge"] == "1"]
+    for r in rows:
+        assert r["best_at_grid_edge"] == str(int(
+            r["best"] == "1" and float(r["c_eta"]) in (min(s["c_etas"]), max(s["c_etas"]))))
+    for r in edge:
+        which = "largest" if float(r["c_eta"]) == max(s["c_etas"]) else "smallest"
+        assert (f"k = {r['k']}: {fmt.sig(float(r['c_eta']), 3)} ({which} of the grid)"
+                in caption)
+    assert (f"{len(edge)} of these optima lie at the edge of the c_eta grid" if edge
+            else "Every optimum lies inside the c_eta grid") in caption
+
+
+def test_lr_transfer_default_grid_reaches_past_the_optima():
+    """The default c_eta grid reaches far past 3 (where the first runs found the paper's,
+    NTK's and mean-field's best c_eta at the largest value)."""
+    s = FIGURES["lr-transfer"].resolve()
+    assert max(s["c_etas"]) >= 100 and min(s["c_etas"]) <= 0.01
+    assert list(s["c_etas"]) == sorted(s["c_etas"])
 
 
 # ----------------------------------------------------------------------------------------

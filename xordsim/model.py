@@ -606,14 +606,12 @@ def _repeated_sums(values, counts):
     return out
 
 
-def groups_from_counts(counts, problem: str = "xord", gamma: float | None = None) -> Groups:
-    """Loss groups of training sets given as counts over the pattern sets, without points.
+def check_counts(counts) -> np.ndarray:
+    """Training sets given as counts over the pattern sets, checked: (Rd, 2, 16) int64.
 
-    ``counts`` has shape (2, 16) or (Rd, 2, 16): ``counts[r, 1, M]`` positives and
-    ``counts[r, 0, M]`` negatives of training set r with pattern set M
-    (:func:`xordsim.data.sample_mask_counts`, :func:`xordsim.data.mask_counts`). Returns
-    exactly -- bit for bit -- the :class:`Groups` that :func:`loss_groups` gives for any
-    training set with those counts, in O(Rd * 32) memory.
+    ``counts`` (2, 16) or (Rd, 2, 16) of non-negative integers (row 0: y = -1, row 1:
+    y = +1), none on the empty set (mask 0), at least one point per training set; anything
+    else raises :class:`InputError`.
     """
     counts = np.asarray(counts)
     if counts.ndim == 2:
@@ -625,9 +623,21 @@ def groups_from_counts(counts, problem: str = "xord", gamma: float | None = None
     if np.any(counts[:, :, 0] != 0):
         raise InputError("counts of the empty pattern set (mask 0) must be 0: every point "
                          "holds at least one pattern")
-    total = counts.sum(axis=(1, 2))
-    if np.any(total == 0):
-        raise InputError("every training set needs at least one point")
+    if np.any(counts.sum(axis=(1, 2)) == 0):
+        raise InputError("counts: every training set needs at least one point")
+    return counts.astype(np.int64, copy=False)
+
+
+def groups_from_counts(counts, problem: str = "xord", gamma: float | None = None) -> Groups:
+    """Loss groups of training sets given as counts over the pattern sets, without points.
+
+    ``counts`` has shape (2, 16) or (Rd, 2, 16): ``counts[r, 1, M]`` positives and
+    ``counts[r, 0, M]`` negatives of training set r with pattern set M
+    (:func:`xordsim.data.sample_mask_counts`, :func:`xordsim.data.mask_counts`). Returns
+    exactly -- bit for bit -- the :class:`Groups` that :func:`loss_groups` gives for any
+    training set with those counts, in O(Rd * 32) memory.
+    """
+    counts = check_counts(counts)
     if problem not in ("xor", "xord"):
         raise InputError(f"problem must be one of xor, xord; got {problem!r}")
     gamma = resolve_gamma(problem, gamma)

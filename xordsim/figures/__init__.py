@@ -7,11 +7,15 @@ and the training dynamics) is a :class:`~xordsim.figures.registry.FigureSpec` in
 ``NAME.png``, ``NAME.svg``, the CSVs of the numbers behind it and ``NAME.json``
 (title, caption, seed, settings, files, run time) into the output directory.
 
-The grid figures (``fig1``, ``margin``, ``sample-complexity``) are sweeps
+The grid figures (``fig1``, ``margin``, ``sample-complexity`` and the studies
+``measures``, ``ntk-eigen``, ``lazy-rich``, ``lr-transfer``, ``losses``) are sweeps
 (:mod:`xordsim.figures.sweeps`): :func:`draw` turns their settings into a sweep spec,
 computes it into the store ``OUT/sweeps/NAME`` with :func:`xordsim.sweep.run` (rerunning
 computes only the missing points; ``dask`` runs them on a Dask cluster with the same
-numbers) and the builder plots the loaded table.
+numbers) and the builder plots the loaded table. A figure with several sweeps (its
+function returns :class:`~xordsim.figures.sweeps.SweepParts`, e.g. ``ntk-eigen``: sampled
+sets and the decoy set) gets one store per part, ``OUT/sweeps/NAME/PART``, all run the
+same way and recorded in the sidecar.
 
 This package is import-light: the plotting modules are imported when a figure is drawn
 (or on first use of one of their names, PEP 562).
@@ -78,7 +82,8 @@ def draw(name: str, out_dir, seed: int = 0, settings: dict | None = None, *,
     directory this call created is removed again, if still empty, when the build fails.
 
     A sweep figure (:func:`~xordsim.figures.registry.sweep_figures`) computes its runs into
-    the store ``out_dir/sweeps/NAME`` first, reusing the points it already holds (a store of
+    the store ``out_dir/sweeps/NAME`` (several parts: ``out_dir/sweeps/NAME/PART`` each, the
+    builder gets the dict part -> store) first, reusing the points it already holds (a store of
     other settings is replaced, keeping the points that did not change; one written by
     another xordsim version is recomputed). ``dask``:
     ``"local:N"`` or a scheduler address runs them on Dask (same numbers); None runs them
@@ -105,7 +110,7 @@ def draw(name: str, out_dir, seed: int = 0, settings: dict | None = None, *,
         dask = parse_dask(dask, "dask")
         if dask is not None:
             require("dask", "dask")
-        sweep = load_spec(spec.sweep_spec(full, seed))
+        sweep = _load_sweeps(spec.sweep_spec(full, seed), load_spec)
     build = spec.load_builder()
     created = _make_dirs(out_dir)
     try:
@@ -114,15 +119,7 @@ def draw(name: str, out_dir, seed: int = 0, settings: dict | None = None, *,
         if sweep is None:
             caption, paths = build(full, seed, out_dir, quiet)
         else:
-            from xordsim.figures.sweeps import SWEEPS, discard_if_other_version, store_dir
-            from xordsim.sweep import run
-
-            store = store_dir(out_dir, name)
-            discard_if_other_version(store)
-            rec = run(sweep, store, dask=dask or "off", force=True, quiet=quiet)
-            record = {"store": f"{SWEEPS}/{name}", "points": rec["points"],
-                      "computed": rec["computed"], "reused": rec["skipped"],
-                      "executor": rec["executor"], "seed": sweep.seed}
+            store, record = _run_sweeps(name, sweep, out_dir, dask, quiet)
             caption, paths = build(full, seed, out_dir, quiet, store)
         seconds = time.perf_counter() - t0
         from xordsim.figures.common import write_sidecar
@@ -133,6 +130,50 @@ def draw(name: str, out_dir, seed: int = 0, settings: dict | None = None, *,
         _remove_empty(created)
         raise
     return [*paths, sidecar]
+
+
+def _load_sweeps(specs, load_spec):
+    """Validate a sweep figure's spec, or each spec of its
+    :class:`~xordsim.figures.sweeps.SweepParts` (part -> validated spec)."""
+    from xordsim.figures.sweeps import SweepParts
+
+    if isinstance(specs, SweepParts):
+        return SweepParts({part: load_spec(sp) for part, sp in specs.items()})
+    return load_spec(specs)
+
+
+def _run_sweeps(name: str, sweep, out_dir: Path, dask: str | None, quiet: bool):
+    """Compute a sweep figure's store(s); return what the builder gets (the store, or the
+    dict part -> store) and the sidecar's ``sweep`` record."""
+    from xordsim.figures.sweeps import (
+        SWEEPS,
+        SweepParts,
+        discard_if_other_version,
+        part_dir,
+        store_dir,
+    )
+    from xordsim.sweep import run
+
+    def one(spec, store: Path) -> dict:
+        discard_if_other_version(store)
+        rec = run(spec, store, dask=dask or "off", force=True, quiet=quiet)
+        return {"store": store.relative_to(out_dir).as_posix(), "points": rec["points"],
+                "computed": rec["computed"], "reused": rec["skipped"],
+                "executor": rec["executor"], "seed": spec.seed}
+
+    root = store_dir(out_dir, name)
+    if not isinstance(sweep, SweepParts):
+        return root, one(sweep, root)
+    if (root / "manifest.json").exists():  # a single store of an older layout
+        import shutil
+
+        shutil.rmtree(root)
+    parts = {part: one(spec, part_dir(out_dir, name, part)) for part, spec in sweep.items()}
+    record = {"store": f"{SWEEPS}/{name}",
+              **{key: sum(p[key] for p in parts.values())
+                 for key in ("points", "computed", "reused")},
+              "executor": next(iter(parts.values()))["executor"], "parts": parts}
+    return {part: part_dir(out_dir, name, part) for part in sweep}, record
 
 
 def _make_dirs(path: Path) -> list[Path]:

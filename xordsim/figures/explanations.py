@@ -12,8 +12,9 @@ of NaN and infinite values.
 
 ``ntk-eigen``: the spectrum of the empirical NTK at initialization, Theta_0/(2k) on the
 training set (``ntk.*.init``; steps = 0, nothing is trained), against k, on sampled
-training sets (the figure's sweep) and on the decoy set (a second sweep, store
-``sweeps/ntk-eigen-decoy``), with the infinite-width values (the spectrum of 2H on the
+training sets and on the decoy set (two sweeps, :data:`NTK_PARTS`, stores
+``sweeps/ntk-eigen/fresh`` and ``sweeps/ntk-eigen/decoy``, both run by
+:func:`xordsim.figures.draw`), with the infinite-width values (the spectrum of 2H on the
 same training set, :func:`xordsim.measures.kernel.xord_h_inf`) and the fractions of sampled
 sets with lambda_min = 0 and with y outside range(H) (Clopper-Pearson intervals).
 """
@@ -45,8 +46,8 @@ from xordsim.figures.common import (
 )
 from xordsim.figures.sweeps import (
     SWEEPS,
+    SweepParts,
     check_task_memory,
-    discard_if_other_version,
     pattern_distribution,
     points,
     sweep_seed,
@@ -316,9 +317,14 @@ def ntk_sweep(s: dict, seed: int, data: str = "fresh") -> dict:
             "fixed": _fixed(settings), "grid": {"k": list(s["ks"])}}
 
 
-def ntk_eigen_sweep(s: dict, seed: int) -> dict:
-    """The figure's own sweep: sampled training sets."""
-    return ntk_sweep(s, seed, "fresh")
+#: The parts of ``ntk-eigen``'s sweeps (stores ``sweeps/ntk-eigen/PART``).
+NTK_PARTS = ("fresh", "decoy")
+
+
+def ntk_eigen_sweep(s: dict, seed: int):
+    """The figure's sweeps (:class:`~xordsim.figures.sweeps.SweepParts`): ``fresh``
+    (sampled training sets) and ``decoy`` (the decoy set), each its own store."""
+    return SweepParts({data: ntk_sweep(s, seed, data) for data in NTK_PARTS})
 
 
 def limit_spectrum(counts) -> dict[str, np.ndarray]:
@@ -343,26 +349,16 @@ def decoy_counts(d: int) -> np.ndarray:
     return mask_counts(*decoy_training_set(d, 6, 0))
 
 
-def _run_decoy(s: dict, seed: int, store: Path, quiet: bool) -> Path:
-    from xordsim.sweep import load_spec, run
-
-    decoy = store.parent / f"{store.name}-decoy"
-    discard_if_other_version(decoy)
-    run(load_spec(ntk_sweep(s, seed, "decoy")), decoy, dask="off", force=True, quiet=quiet)
-    return decoy
-
-
-def build_ntk_eigen(s: dict, seed: int, out_dir: Path, quiet: bool, store: Path):
-    """The ``ntk-eigen`` figure from its sweep store (sampled sets) and the decoy sweep it
-    computes beside it."""
+def build_ntk_eigen(s: dict, seed: int, out_dir: Path, quiet: bool, stores: dict[str, Path]):
+    """The ``ntk-eigen`` figure from its sweep stores (:data:`NTK_PARTS` -> store: sampled
+    sets and the decoy set)."""
     from xordsim.data import sample_mask_counts
     from xordsim.sweep import load_spec
     from xordsim.sweep.spec import point_distribution
 
     ks = [int(k) for k in s["ks"]]
-    decoy_store = _run_decoy(s, seed, store, quiet)
-    tables = {"fresh": _load(store)[0], "decoy": _load(decoy_store)[0]}
-    dist = point_distribution(load_spec(ntk_eigen_sweep(s, seed)).points[0].params)
+    tables = {data: _load(stores[data])[0] for data in NTK_PARTS}
+    dist = point_distribution(load_spec(ntk_sweep(s, seed, "fresh")).points[0].params)
     n_limit = 4000
     rng = np.random.default_rng(ci_seed(seed, "ntk-eigen/limit"))
     limits = {"fresh": limit_spectrum(sample_mask_counts(dist, s["m"], n_limit, rng)),
@@ -501,8 +497,8 @@ def ntk_caption(s, seed, ks, stats, limits, frac_rows, n_limit) -> str:
         f"Theta_0/(2k), over the points of the training set (zero below 1e-9 of the "
         f"largest), against k: {s['runs']} initializations per k (steps = 0; nothing is "
         f"trained), on the decoy set of Sec. 5 (6 + 6 diverse points, d = {s['d']}; sweep "
-        f"store {SWEEPS}/ntk-eigen-decoy) and on sampled sets (a fresh set of m = {s['m']} "
-        f"per class per run; store {SWEEPS}/ntk-eigen); lines: medians, bands: quartiles. "
+        f"store {SWEEPS}/ntk-eigen/decoy) and on sampled sets (a fresh set of m = {s['m']} "
+        f"per class per run; store {SWEEPS}/ntk-eigen/fresh); lines: medians, bands: quartiles. "
         f"Dashed: the infinite-width values, the spectrum of 2H on the same set "
         f"(xord_h_inf); for sampled sets the median (shaded: quartiles) over {n_limit} "
         f"sampled sets. " + " ".join(parts) + " " + fr

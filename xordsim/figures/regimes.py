@@ -168,6 +168,8 @@ LAZY_RICH_COLUMNS = [
     "abs_diff_mean", "frac_equal_to_lazy", "weight_change_median", "weight_change_q25",
     "weight_change_q75", "kernel_change_median", "kernel_change_q25", "kernel_change_q75",
     "sector_change_median", "lazy", "matches_lazy",
+    "helps_vs_smaller_k", "step_runs_not_converged", "benefit_ends_at_k",
+    "k_alpha_sigma_at_end", "lazy_at_end",
 ]
 
 
@@ -196,12 +198,59 @@ def lazy_rich_rows(s: dict, seed: int, store: Path) -> list[list]:
                     adiff, float((diff <= EQUAL_TOL).mean()) if diff.size else math.nan,
                     *wc, *kc, _median_q(r, "lazy.sector_change")[0], lazy,
                     int(lazy and adiff <= MATCH_TOL)])
+    return _add_k_steps(s, rows)
+
+
+def step_helps(smaller: list[float], larger: list[float]) -> float:
+    """Whether a step up in k still lowers the test error: 1 when the larger k's 95%
+    interval ``[mean, low, high]`` lies wholly below the smaller k's, 0 when not, NaN when
+    either has no interval (every run diverged: undecided)."""
+    if not (np.isfinite(smaller[1]) and np.isfinite(larger[2])):
+        return math.nan
+    return float(larger[2] < smaller[1])
+
+
+def benefit_end(ks: list[int], helps: list[float]) -> int | None:
+    """The smallest k of ``ks`` from which no step up in k helps (``helps[i]``: the step
+    ``ks[i] -> ks[i + 1]``, 1 / 0 / NaN undecided, which does not count as helping); None
+    when the last step still helps."""
+    end = None
+    for i in range(len(helps) - 1, -1, -1):
+        if helps[i] == 1:
+            break
+        end = ks[i]
+    return end if helps else ks[0]
+
+
+def _add_k_steps(s: dict, rows: list[list]) -> list[list]:
+    """Append, per row, the step up in k into it (``helps_vs_smaller_k``: 1 / 0 / NaN
+    undecided; -1 at the smallest k, no step; ``step_runs_not_converged``: runs of both
+    ends that did not converge, counted and kept in the means, diverged ones left out), and
+    per (sigma, alpha) the k from which larger k no longer helps (``benefit_ends_at_k``;
+    NaN: still helps at the largest k), its k alpha sigma and whether that point is lazy."""
+    c = {name: i for i, name in enumerate(LAZY_RICH_COLUMNS)}
+    te, nc = c["test_error_mean"], c["converged_runs"]
+    ks = [int(k) for k in s["ks"]]
+    by = {(r[0], r[1], r[2]): r for r in rows}
+    for sd in s["init_stds"]:
+        for al in s["output_scales"]:
+            line = [by[(k, float(sd), float(al))] for k in ks]
+            helps = [step_helps(a[te:te + 3], b[te:te + 3])
+                     for a, b in zip(line[:-1], line[1:], strict=True)]
+            end = benefit_end(ks, helps)
+            at_end = line[ks.index(end)] if end is not None else None
+            for i, r in enumerate(line):
+                not_conv = (r[c["runs"]] - r[nc]
+                            + (line[i - 1][c["runs"]] - line[i - 1][nc] if i else 0))
+                r.extend([-1 if i == 0 else helps[i - 1], int(not_conv),
+                          math.nan if end is None else end,
+                          math.nan if at_end is None else at_end[c["k_alpha_sigma"]],
+                          -1 if at_end is None else at_end[c["lazy"]]])
     return rows
 
 
 def _lazy_rich_verdicts(s: dict, a: np.ndarray) -> str:
     c = {name: i for i, name in enumerate(LAZY_RICH_COLUMNS)}
-    ks = [int(k) for k in s["ks"]]
     lazy = a[a[:, c["lazy"]] == 1]
     parts = []
     if lazy.size:
@@ -227,23 +276,60 @@ def _lazy_rich_verdicts(s: dict, a: np.ndarray) -> str:
     if rich.size:
         parts.append(f"Weight change above 1 (rich) at {len(rich)} points, all with "
                      f"k alpha sigma <= {fmt.sig(rich[:, c['k_alpha_sigma']].max(), 2)}. ")
-    # the benefit of large k: smallest against largest k at each (sigma, alpha)
-    k0, k1 = min(ks), max(ks)
-    gone, kept = [], []
+    return "".join(parts) + benefit_text(s, a)
+
+
+def _regime(row, c) -> str:
+    return "lazy" if row[c["lazy"]] == 1 else (
+        "rich" if row[c["weight_change_median"]] > 1 else "between")
+
+
+def benefit_text(s: dict, a: np.ndarray) -> str:
+    """The caption's answer to "where does the benefit of large k disappear?", from the
+    columns ``helps_vs_smaller_k`` ... ``lazy_at_end`` of the rows ``a``: per (sigma,
+    alpha) the mean test errors along k with each step marked, grouped by the k at which
+    the benefit ends, each group with the range of k alpha sigma and the regimes (lazy:
+    weight and kernel change <= LAZY_THRESHOLD; rich: weight change > 1) at that k."""
+    c = {name: i for i, name in enumerate(LAZY_RICH_COLUMNS)}
+    ks = [int(k) for k in s["ks"]]
+    te, h = c["test_error_mean"], c["helps_vs_smaller_k"]
+    groups: dict[int | None, list[tuple[str, float, str]]] = {}
     for sd in s["init_stds"]:
         for al in s["output_scales"]:
-            r0 = a[(a[:, 0] == k0) & (a[:, 1] == sd) & (a[:, 2] == al)][0]
-            r1 = a[(a[:, 0] == k1) & (a[:, 1] == sd) & (a[:, 2] == al)][0]
-            i = c["test_error_mean"]
-            better = r1[i + 2] < r0[i + 1]  # k1's interval wholly below k0's
-            txt = (f"(sigma {fmt.sig(sd, 2)}, alpha {fmt.sig(al, 2)}: "
-                   f"{fmt.sig(r0[i], 2)} -> {fmt.sig(r1[i], 2)})")
-            (kept if better else gone).append(txt)
-    parts.append(f"Benefit of large k (k = {k1}'s 95% interval wholly below k = {k0}'s): "
-                 f"kept at {len(kept)} of {len(kept) + len(gone)} (sigma, alpha) "
-                 + (f"{', '.join(kept)}" if kept else "") + "; gone at "
-                 + (", ".join(gone) if gone else "none") + ". ")
-    return "".join(parts)
+            line = [a[(a[:, 0] == k) & (a[:, 1] == sd) & (a[:, 2] == al)][0] for k in ks]
+            path = fmt.sig(line[0][te], 2)
+            for r in line[1:]:
+                sym = " > " if r[h] == 1 else " ~ " if r[h] == 0 else " ? "
+                path += sym + fmt.sig(r[te], 2)
+            end = line[0][c["benefit_ends_at_k"]]
+            key = None if np.isnan(end) else int(end)
+            r = line[-1] if key is None else line[ks.index(key)]
+            groups.setdefault(key, []).append(
+                (f"(sigma {fmt.sig(sd, 2)}, alpha {fmt.sig(al, 2)}: {path})",
+                 float(r[c["k_alpha_sigma"]]), _regime(r, c)))
+    order = sorted(k for k in groups if k is not None) + ([None] if None in groups else [])
+    items = []
+    for key in order:
+        g = groups[key]
+        at = ks[-1] if key is None else key
+        head = (f"still helps at k = {ks[-1]}" if key is None else
+                f"no benefit from k = {key} on" if key == ks[0] else
+                f"benefit ends at k = {key}")
+        kas = [x[1] for x in g]
+        regimes = ", ".join(f"{name} {n}" for name in ("rich", "between", "lazy")
+                            if (n := sum(x[2] == name for x in g)))
+        items.append(f"{head} at {len(g)} (k alpha sigma at k = {at}: {fmt.sig(min(kas), 2)}"
+                     f" to {fmt.sig(max(kas), 2)}; there {regimes}): "
+                     + ", ".join(x[0] for x in g))
+    steps = a[a[:, h] != -1]
+    with_nc = int((steps[:, c["step_runs_not_converged"]] > 0).sum())
+    return ("Where the benefit of large k disappears (per (sigma, alpha), each step up in k "
+            "helps when the larger k's 95% interval lies wholly below the smaller's: '>' "
+            "helps, '~' does not, '?' undecided, every run of a side diverged; the benefit "
+            "ends at the smallest k from which no step helps): " + "; ".join(items)
+            + f". {with_nc} of {len(steps)} steps compare points with runs that did not "
+            f"converge (counted in step_runs_not_converged, kept in the means unless "
+            f"diverged); {int(np.isnan(steps[:, h]).sum())} steps undecided. ")
 
 
 def build_lazy_rich(s: dict, seed: int, out_dir: Path, quiet: bool, store: Path):
@@ -370,7 +456,7 @@ LR_TRANSFER_COLUMNS = [
     "runs", "converged_runs", "not_converged_runs", "stalled_runs", "diverged_runs",
     "frac_converged", "frac_converged_ci95_low", "frac_converged_ci95_high",
     "median_steps_censored", "median_censored", "test_error_mean", "test_error_ci95_low",
-    "test_error_ci95_high", "best",
+    "test_error_ci95_high", "best", "best_at_grid_edge",
 ]
 
 
@@ -402,28 +488,44 @@ def lr_transfer_rows(s: dict, seed: int, store: Path) -> list[list]:
                 med, cens = _censored_median(g, s["steps"])
                 block.append([p, int(k), float(ce), q["output_scale"], q["lr"], q["init_std"],
                               4 * q["lr"] * k * q["output_scale"] ** 2, *_status_counts(r),
-                              *_frac_ci(r), med, cens, *_mean_ci(r), 0])
+                              *_frac_ci(r), med, cens, *_mean_ci(r), 0, 0])
             ok = [b for b in block if b[12] >= CONVERGED_MARK]
             if ok:
                 best = min(ok, key=lambda b: (b[15], b[17], b[2]))
-                best[-1] = 1
+                best[-2] = 1
+                best[-1] = int(best[2] in (min(s["c_etas"]), max(s["c_etas"])))
             rows.extend(block)
     return rows
 
 
 def _best_text(s: dict, rows: list[list]) -> str:
+    """The caption's best c_eta per (parameterization, k), with those at the edge of the
+    grid flagged, and whether it transfers."""
+    ib = LR_TRANSFER_COLUMNS.index("best")
+    lo, hi = min(s["c_etas"]), max(s["c_etas"])
     parts = []
     for p in PARAM_NAMES:
         bests = []
         for k in s["ks"]:
-            b = [r for r in rows if r[0] == p and r[1] == k and r[-1] == 1]
-            bests.append(f"k = {k}: {fmt.sig(b[0][2], 3)}" if b else f"k = {k}: none")
-        vals = {r[2] for r in rows if r[0] == p and r[-1] == 1}
-        n_best = sum(1 for r in rows if r[0] == p and r[-1] == 1)
+            b = [r for r in rows if r[0] == p and r[1] == k and r[ib] == 1]
+            edge = ("" if not b or not b[0][ib + 1] else
+                    " (largest of the grid)" if b[0][2] == hi else " (smallest of the grid)")
+            bests.append(f"k = {k}: {fmt.sig(b[0][2], 3)}{edge}" if b else f"k = {k}: none")
+        vals = {r[2] for r in rows if r[0] == p and r[ib] == 1}
+        n_best = sum(1 for r in rows if r[0] == p and r[ib] == 1)
         verdict = ("transfers (the same c_eta at every k)" if len(vals) == 1
                    and n_best == len(s["ks"]) else "does not transfer")
         parts.append(f"{p}: best c_eta {', '.join(bests)} -- {verdict}")
-    return "; ".join(parts) + ". "
+    n_edge = sum(1 for r in rows if r[ib + 1] == 1)
+    n_none = sum(1 for p in PARAM_NAMES for k in s["ks"]
+                 if not any(r[0] == p and r[1] == k and r[ib] == 1 for r in rows))
+    edge = (f" {n_edge} of these optima lie at the edge of the c_eta grid "
+            f"({fmt.sig(lo, 3)} ... {fmt.sig(hi, 3)}): the optimum may lie beyond it."
+            if n_edge else f" Every optimum lies inside the c_eta grid ({fmt.sig(lo, 3)} ... "
+            f"{fmt.sig(hi, 3)}).")
+    none = (f" {n_none} (parameterization, k) have no c_eta with >= 95% of runs converged "
+            f"(none)." if n_none else "")
+    return "; ".join(parts) + "." + edge + none + " "
 
 
 def build_lr_transfer(s: dict, seed: int, out_dir: Path, quiet: bool, store: Path):
@@ -451,6 +553,10 @@ def build_lr_transfer(s: dict, seed: int, out_dir: Path, quiet: bool, store: Pat
                 best = sel & (num[:, 19] == 1)
                 axes[i, 0].plot(num[best, 1], num[best, 14], "*", color=color, ms=11,
                                 mec="k", label="star: best c_eta")
+                div = sel & (num[:, 10] > 0)
+                if div.any():
+                    axes[i, 0].plot(num[div, 1], num[div, 14], "x", color="k", ms=8,
+                                    label="x: some runs diverged (left out of the means)")
             axes[i, 0].axhline(s["steps"], color="0.6", lw=0.8, ls="--", label="T")
             axes[i, 0].set(xscale="log", yscale="log", ylabel=f"{p}\nmedian steps")
             axes[i, 1].set(xscale="log", yscale="log", ylabel="mean test error")
@@ -459,7 +565,7 @@ def build_lr_transfer(s: dict, seed: int, out_dir: Path, quiet: bool, store: Pat
                 axes[i, 1].set_ylim(bottom=floor / 2)
         axes[-1, 0].set_xlabel("c_eta")
         axes[-1, 1].set_xlabel("c_eta")
-        _figure_legend(fig, ncol=3)
+        _figure_legend(fig, ncol=2)
     nc = int(num[:, 8].sum())
     caption = (
         f"Learning-rate transfer. Per parameterization (rows): left, median over {s['runs']} "
@@ -475,7 +581,9 @@ def build_lr_transfer(s: dict, seed: int, out_dir: Path, quiet: bool, store: Pat
         f"sweep, store {SWEEPS}/lr-transfer). "
         + (floor_text(floor) if touches_zero(num[:, 16], num[:, 17]) else "")
         + f"Not converged within T: {nc} of {int(num[:, 6].sum())} runs; stalled "
-        f"{int(num[:, 9].sum())}; diverged {int(num[:, 10].sum())}. "
+        f"{int(num[:, 9].sum())}; diverged {int(num[:, 10].sum())} (the hinge loss is "
+        f"piecewise linear: a large step overshoots but does not blow up; x markers where "
+        f"any run diverged). "
         + _best_text(s, rows)
         + f"Settings: {settings_text(s)}; seed {seed}.")
     return caption, save_figure(fig, out_dir, "lr-transfer", caption=caption) + [csv]
@@ -562,7 +670,7 @@ def build_losses(s: dict, seed: int, out_dir: Path, quiet: bool, store: Path):
         ax2.set_xticks(ks, [str(k) for k in ks])
         ax2.minorticks_off()
         fig.suptitle("XORD: Figure 1 under three losses")
-        legend_above(ax, ncol=3)
+        legend_above(ax, ncol=2)
     per_loss = []
     for loss in LOSSES:
         sel = names == loss
@@ -591,6 +699,7 @@ def build_losses(s: dict, seed: int, out_dir: Path, quiet: bool, store: Path):
 
 __all__ = ["LAZY_RICH_COLUMNS", "LAZY_THRESHOLD", "LOSSES_COLUMNS", "LR_TRANSFER_COLUMNS",
            "MATCH_TOL", "PARAMETERIZATIONS", "build_lazy_rich", "build_losses",
-           "build_lr_transfer", "lazy_rich_lr", "lazy_rich_sweep", "lazy_rich_rows",
+           "build_lr_transfer", "benefit_end", "benefit_text", "lazy_rich_lr",
+           "lazy_rich_sweep", "lazy_rich_rows",
            "losses_rows", "losses_sweep", "lr_transfer_rows", "lr_transfer_sweep",
-           "parameterization"]
+           "parameterization", "step_helps"]

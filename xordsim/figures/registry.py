@@ -59,7 +59,9 @@ class FigureSpec:
     turns ``(settings, seed)`` into a sweep spec (a dict, docs/sweeps.md), which
     :func:`xordsim.figures.draw` validates with the settings, computes into the store
     ``OUT/sweeps/NAME`` (resumable; in-process or on Dask: ``dask``) and hands to the
-    builder, called as ``build(settings, seed, out_dir, quiet, store)``.
+    builder, called as ``build(settings, seed, out_dir, quiet, store)``. A figure that needs
+    several sweeps returns :class:`~xordsim.figures.sweeps.SweepParts` (part -> spec): each
+    part gets the store ``OUT/sweeps/NAME/PART`` and the builder the dict part -> store.
 
     ``extra`` names the optional dependency group (:data:`~xordsim.config.EXTRAS`) the
     figure needs; ``requires`` its modules (default: the extra's). A figure needs at most
@@ -431,7 +433,8 @@ FIGURES: dict[str, FigureSpec] = {s.name: s for s in [
         "lr-transfer", "Learning-rate transfer across widths under four parameterizations",
         _schema(_cfg("d", 10), _cfg("m", 20), _GAMMA, _cfg("steps", 3000), _Q,
                 _with(_KS, (5, 50, 500)),
-                Param("c_etas", "floats", (0.01, 0.03, 0.1, 0.3, 1.0, 3.0),
+                Param("c_etas", "floats",
+                      (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0),
                       "learning-rate constants c_eta, one point each", low=0, low_open=True),
                 _with(_RUNS, 30)),
         "xordsim.figures.regimes:build_lr_transfer",

@@ -1,12 +1,16 @@
-"""Figures that are sweeps: the grid of GD runs behind ``fig1``, ``margin`` and
-``sample-complexity`` goes through :mod:`xordsim.sweep`, the one code path for grids of runs.
+"""Figures that are sweeps: the grids of GD runs behind ``fig1``, ``margin``,
+``sample-complexity`` and the studies of issue 13 (``measures``, ``ntk-eigen``,
+``lazy-rich``, ``lr-transfer``, ``losses``) go through :mod:`xordsim.sweep`, the one code
+path for grids of runs.
 
 A sweep figure declares (in :mod:`xordsim.figures.registry`) a function ``(settings, seed)
--> sweep spec`` (a dict, docs/sweeps.md). :func:`xordsim.figures.draw` validates that spec
-with the settings, before anything runs, computes it into the store ``OUT/sweeps/NAME``
-(:func:`store_dir`; rerunning the figure computes only the points the store lacks, and
-``dask`` runs them on a cluster with the same numbers), then calls the figure's builder
-with the store, which plots the loaded table.
+-> sweep spec`` (a dict, docs/sweeps.md), or, for a figure that needs several sweeps, a
+:class:`SweepParts` (part name -> spec). :func:`xordsim.figures.draw` validates the
+spec(s) with the settings, before anything runs, computes them into the store
+``OUT/sweeps/NAME`` (:func:`store_dir`), or one store per part ``OUT/sweeps/NAME/PART``
+(:func:`part_dir`); rerunning the figure computes only the points the stores lack, and
+``dask`` runs them on a cluster with the same numbers. Then it calls the figure's builder
+with the store (or the dict part -> store), which plots the loaded tables.
 
 The numbers depend only on the figure's seed: the spec's seed is :func:`sweep_seed` of it
 and the figure's name (each figure its own streams), and every point's seed derives from
@@ -34,9 +38,23 @@ def store_dir(out_dir, name: str) -> Path:
     return Path(out_dir) / SWEEPS / name
 
 
+class SweepParts(dict):
+    """What a figure's sweep function returns when the figure needs several sweeps: part
+    name -> sweep spec (a dict each). :func:`xordsim.figures.draw` computes part ``PART``
+    into ``OUT/sweeps/NAME/PART`` (:func:`part_dir`) with the same ``dask``, records every
+    part in the sidecar (``sweep.parts``) and calls the builder with the dict part -> store.
+    A plain spec dict (one sweep) keeps the store ``OUT/sweeps/NAME``."""
+
+
+def part_dir(out_dir, name: str, part: str) -> Path:
+    """The store of part ``part`` of figure ``name``'s sweeps: ``out_dir/sweeps/NAME/PART``."""
+    return store_dir(out_dir, name) / part
+
+
 def remove_store(out_dir, name: str) -> None:
-    """Delete figure ``name``'s sweep store in ``out_dir`` (``reproduce --force``): every
-    point is computed anew on the next draw."""
+    """Delete figure ``name``'s sweep store in ``out_dir``, with every part of a
+    :class:`SweepParts` figure (``reproduce --force``): every point is computed anew on the
+    next draw."""
     store = store_dir(out_dir, name)
     if store.is_dir():
         shutil.rmtree(store)
@@ -112,5 +130,5 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
-__all__ = ["SWEEPS", "check_task_memory", "discard_if_other_version", "mask_table",
-           "pattern_distribution", "points", "remove_store", "store_dir", "sweep_seed"]
+__all__ = ["SWEEPS", "SweepParts", "check_task_memory", "discard_if_other_version", "mask_table",
+           "part_dir", "pattern_distribution", "points", "remove_store", "store_dir", "sweep_seed"]

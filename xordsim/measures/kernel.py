@@ -35,6 +35,7 @@ from functools import lru_cache
 import numpy as np
 
 from xordsim._validate import InputError, check_float
+from xordsim.model import check_counts
 from xordsim.patterns import PATTERNS
 
 #: Default relative tolerance on eigenvalues: an eigenvalue counts as zero when it is at
@@ -246,28 +247,13 @@ def points_from_counts(counts) -> tuple[np.ndarray, np.ndarray]:
     :func:`xordsim.data.sample_mask_counts`). Returns (masks (n,) int64, y (n,) float ±1),
     positives first, each in increasing mask order.
     """
-    counts = _check_counts(counts)
+    counts = check_counts(counts)
     if counts.shape[0] != 1:
         raise InputError(f"counts must have shape (2, 16) here; got {counts.shape}")
     masks = np.concatenate([np.repeat(np.arange(16), counts[0, 1]),
                             np.repeat(np.arange(16), counts[0, 0])])
     y = np.concatenate([np.ones(counts[0, 1].sum()), -np.ones(counts[0, 0].sum())])
     return masks.astype(np.int64), y
-
-
-def _check_counts(counts) -> np.ndarray:
-    counts = np.asarray(counts)
-    if counts.ndim == 2:
-        counts = counts[None]
-    if counts.ndim != 3 or counts.shape[1:] != (2, 16) or counts.shape[0] < 1:
-        raise InputError(f"counts must have shape (2, 16) or (R, 2, 16); got {counts.shape}")
-    if counts.dtype.kind not in "iu" or np.any(counts < 0):
-        raise InputError("counts must be non-negative integers")
-    if np.any(counts[:, :, 0] != 0):
-        raise InputError("counts of the empty pattern set (mask 0) must be 0")
-    if np.any(counts.sum(axis=(1, 2)) == 0):
-        raise InputError("counts: every training set needs at least one point")
-    return counts.astype(np.int64)
 
 
 def xord_complexity(counts, kernel=None, *, rank_rtol: float = RANK_RTOL,
@@ -295,7 +281,7 @@ def xord_complexity(counts, kernel=None, *, rank_rtol: float = RANK_RTOL,
     -------
     ndarray (R,)
     """
-    counts = _check_counts(counts)
+    counts = check_counts(counts)
     kernel = _check_kernel(kernel)
     rank_rtol = _check_rtol("rank_rtol", rank_rtol)
     range_rtol = _check_rtol("range_rtol", range_rtol)
