@@ -427,7 +427,10 @@ def test_sweep_figures_keep_their_store_and_share_one_cluster(run):
         side = json.loads((run["out"] / f"{name}.json").read_text())
         assert side["sweep"]["store"] == f"sweeps/{name}"
         assert side["sweep"]["executor"] == "in-process"
-        assert (run["out"] / "sweeps" / name / "manifest.json").is_file()
+        store = run["out"] / "sweeps" / name
+        parts = side["sweep"].get("parts")  # a figure of several sweeps: one store each
+        stores = [store / part for part in parts] if parts else [store]
+        assert stores and all((s / "manifest.json").is_file() for s in stores), name
     assert SharedCluster(None).address() is None
     with SharedCluster("tcp://10.0.0.1:8786") as cluster:  # an address is passed through
         assert cluster.address() == "tcp://10.0.0.1:8786" and cluster.cluster is None

@@ -34,7 +34,17 @@ from xordsim.measures.ntk import (
     result_ntk_spectra,
     xord_ntk_gram,
 )
-from xordsim.measures.rank import Kendall, RankAgreement, rank_agreement, rank_table
+from xordsim.measures.rank import (
+    Kendall,
+    RankAgreement,
+    bootstrap_scores,
+    conditional_mutual_information,
+    granulated_kendall,
+    kendall_tau,
+    rank_agreement,
+    rank_table,
+    sign_error,
+)
 from xordsim.measures.registry import (
     Evaluation,
     Measure,
@@ -48,10 +58,12 @@ from xordsim.measures.registry import (
 
 __all__ = [
     "Evaluation", "Kendall", "Measure", "RankAgreement", "TrainedPoint", "arora_complexity",
-    "arora_h_inf", "available", "capacity_measures", "evaluate", "finite_width_complexity",
-    "get", "lazy_diagnostics", "lazy_lr", "lazy_predictor", "lazy_squared_limit",
-    "lazy_test_error", "ntk_all_masks", "ntk_spectrum", "rank_agreement", "rank_table",
-    "register", "relative_kernel_change", "relative_weight_change", "result_ntk_spectra",
-    "sector_change_fraction", "unit_capacity_impact", "unregister", "xord_capacity_measures",
-    "xord_complexity", "xord_gram", "xord_h_inf", "xord_ntk_gram", "xord_unit_capacity_impact",
+    "arora_h_inf", "available", "bootstrap_scores", "capacity_measures",
+    "conditional_mutual_information", "evaluate", "finite_width_complexity", "get",
+    "granulated_kendall", "kendall_tau", "lazy_diagnostics", "lazy_lr", "lazy_predictor",
+    "lazy_squared_limit", "lazy_test_error", "ntk_all_masks", "ntk_spectrum", "rank_agreement",
+    "rank_table", "register", "relative_kernel_change", "relative_weight_change",
+    "result_ntk_spectra", "sector_change_fraction", "sign_error", "unit_capacity_impact",
+    "unregister", "xord_capacity_measures", "xord_complexity", "xord_gram", "xord_h_inf",
+    "xord_ntk_gram", "xord_unit_capacity_impact",
 ]
