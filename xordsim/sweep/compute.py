@@ -18,11 +18,19 @@ RESULT_COLUMNS = {
 }
 
 
+#: The arrays of a chunk's ``weights`` (``save_weights = true``): initial and final filters
+#: (n, k, 2), the final outputs N_W on every pattern set (n, 16) and the training counts of
+#: every replica (n, 2, 16; one shared set repeated).
+WEIGHT_KEYS = ("w0", "u0", "w", "u", "outputs", "counts")
+
+
 def unit(point, chunk_index: int) -> tuple:
     """The picklable description of chunk ``chunk_index`` of ``point``: (point id, chunk
-    index, canonical parameters, seed entropy, first replica, replicas, measure names)."""
+    index, canonical parameters, seed entropy, first replica, replicas, measure names,
+    whether to return the weights)."""
     start, n = point.chunks[chunk_index]
-    return (point.id, chunk_index, point.params, point.entropy, start, n, point.measures)
+    return (point.id, chunk_index, point.params, point.entropy, start, n, point.measures,
+            getattr(point, "save_weights", False))
 
 
 def compute_unit(u: tuple) -> dict:
@@ -32,7 +40,8 @@ def compute_unit(u: tuple) -> dict:
     With measure names (the unit's 7th entry), each measure of :mod:`xordsim.measures` is
     evaluated on the trained chunk into ``measure.NAME`` (float64; NaN where it failed or
     is undefined) and ``measure_failures`` holds, per replica, "NAME: reason" entries
-    joined by "; " (empty when none).
+    joined by "; " (empty when none). With the 8th entry true the result also holds
+    ``weights``: the arrays :data:`WEIGHT_KEYS` of the chunk.
     """
     from xordsim.config import GDConfig
     from xordsim.data import decoy_training_set, mask_counts, sample_mask_counts, xor_dataset
@@ -44,6 +53,7 @@ def compute_unit(u: tuple) -> dict:
     t0 = time.perf_counter()
     pid, chunk_index, params, entropy, start, n, *rest = u
     measures = tuple(rest[0]) if rest else ()
+    save_weights = bool(rest[1]) if len(rest) > 1 else False
     rng = np.random.default_rng(np.random.SeedSequence(list(entropy),
                                                        spawn_key=(1, chunk_index)))
     problem = params["problem"]
@@ -72,8 +82,14 @@ def compute_unit(u: tuple) -> dict:
     arrays = {k: np.ascontiguousarray(v, dtype=RESULT_COLUMNS[k]) for k, v in out.items()}
     if measures:
         arrays.update(measure_columns(res, counts, dist, measures))
-    return {"id": pid, "chunk": chunk_index, "start": start, "n": n, "arrays": arrays,
-            "seconds": time.perf_counter() - t0}
+    result = {"id": pid, "chunk": chunk_index, "start": start, "n": n, "arrays": arrays}
+    if save_weights:
+        result["weights"] = {
+            "w0": res.w0, "u0": res.u0, "w": res.w, "u": res.u, "outputs": res.outputs,
+            "counts": np.ascontiguousarray(np.broadcast_to(counts, (n, 2, 16)),
+                                           dtype=np.int64)}
+    result["seconds"] = time.perf_counter() - t0
+    return result
 
 
 def measure_columns(res, counts, dist, names) -> dict:
@@ -118,4 +134,5 @@ def numba_threads() -> int:
     return int(numba.get_num_threads())
 
 
-__all__ = ["RESULT_COLUMNS", "compute_unit", "numba_threads", "run_task", "unit", "warm"]
+__all__ = ["RESULT_COLUMNS", "WEIGHT_KEYS", "compute_unit", "numba_threads", "run_task", "unit",
+           "warm"]

@@ -14,6 +14,12 @@ against the declarations of :class:`xordsim.config.GDConfig` before anything run
     k = 7
     gamma = 3.0
 
+``[[grid]]`` (an array of tables) instead of ``[grid]`` takes the union of several
+cartesian products, e.g. the hinge loss with ``tol = 0`` and the logistic loss with
+``tol = 0.01`` over the same other axes. ``save_weights = true`` (top level) also stores
+every replica's initial and final filters, outputs and training counts
+(:mod:`xordsim.sweep.store`).
+
 Every point is reduced to its *canonical parameters* (derived values written out:
 gamma, lr = c_eta / k, init_std = c_eta / (16 k^1.5); a distribution by its content, not
 a file name; the loss under the column name ``loss_function``, since ``loss`` is the
@@ -49,8 +55,8 @@ from xordsim.config import MAX_REPLICAS, GDConfig
 FORMAT = 1
 
 #: Keys of the spec's top level.
-TOP_KEYS = ("problem", "data", "replicas", "seed", "chunk", "measures", "fixed", "grid",
-            "points")
+TOP_KEYS = ("problem", "data", "replicas", "seed", "chunk", "measures", "save_weights",
+            "fixed", "grid", "points")
 
 #: Prefix of the per-replica measure columns of the point files (``measure.NAME``).
 MEASURE_PREFIX = "measure."
@@ -131,6 +137,7 @@ class Point:
     chunk: int
     label: str = ""
     measures: tuple = ()
+    save_weights: bool = False
 
     @property
     def chunks(self) -> list[tuple[int, int]]:
@@ -154,11 +161,13 @@ class SweepSpec:
     source: str = "spec"
     hash: str = field(default="")
     measures: tuple = ()
+    save_weights: bool = False
 
     def to_dict(self) -> dict:
         """The normalized spec (top level and canonical points), JSON-ready."""
         return {"problem": self.problem, "data": self.data, "replicas": self.replicas,
                 "seed": self.seed, "chunk": self.chunk, "measures": list(self.measures),
+                "save_weights": self.save_weights,
                 "points": [p.params for p in self.points]}
 
 
@@ -229,46 +238,42 @@ def _build(table: dict, text: str, source: str, base: Path) -> SweepSpec:
            for name in TOP_PARAMS}
     chunk = CHUNK.check(table.get("chunk", CHUNK.default), "chunk")
     measures = _check_measures(table.get("measures", []))
+    save_weights = table.get("save_weights", False)
+    if not isinstance(save_weights, bool):
+        raise InputError(f"save_weights must be true or false; got {save_weights!r}")
     problem, data, replicas, seed = top["problem"], top["data"], top["replicas"], top["seed"]
     if problem == "xor" and "data" in table:
         raise InputError("data applies only to problem = \"xord\" (XOR has its 4 points)")
 
     fixed = _table(table.get("fixed", {}), "fixed")
-    grid = _table(table.get("grid", {}), "grid")
+    raw_grid = table.get("grid", {})
+    if isinstance(raw_grid, list):
+        if not raw_grid or not all(isinstance(g, dict) for g in raw_grid):
+            raise InputError("grid must be a table ([grid]) or a non-empty list of tables "
+                             "([[grid]])")
+        grids = [(g, f"grid[{i}]") for i, g in enumerate(raw_grid)]
+    else:
+        grids = [(_table(raw_grid, "grid"), "grid")] if raw_grid else []
     entries = table.get("points", [])
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise InputError("points must be a list of tables ([[points]])")
 
     fixed_vals = {k: _check(k, v, f"fixed.{k}") for k, v in fixed.items()}
-    grid_vals = {}
-    for key, values in grid.items():
-        label = f"grid.{key}"
-        if key in fixed:
-            raise InputError(f"{label}: {key} is also in [fixed]; give it in one place")
-        if not isinstance(values, list):
-            raise InputError(f"{label} must be a list of values, got {values!r}")
-        if not values:
-            raise InputError(f"{label} must list at least one value")
-        checked = [_check(key, v, label) for v in values]
-        seen = set()
-        for v in checked:
-            token = canonical_json(v)
-            if token in seen:
-                raise InputError(f"{label} lists {v!r} twice")
-            seen.add(token)
-        grid_vals[key] = checked
-    n_grid = math.prod(len(v) for v in grid_vals.values()) if grid_vals else 0
+    checked_grids = [(_check_grid(g, name, fixed), name) for g, name in grids]
+    n_grid = sum(math.prod(len(v) for v in g.values()) for g, _ in checked_grids if g)
     if n_grid + len(entries) > MAX_POINTS:
         raise InputError(f"the grid has {n_grid + len(entries)} points; at most {MAX_POINTS}")
 
     designs = []  # (values, labels, description)
-    if grid_vals:
+    for grid_vals, gname in checked_grids:
+        if not grid_vals:
+            continue
         keys = list(grid_vals)
         for combo in itertools.product(*(grid_vals[k] for k in keys)):
             values = dict(fixed_vals, **dict(zip(keys, combo, strict=True)))
-            labels = {k: f"fixed.{k}" for k in fixed_vals} | {k: f"grid.{k}" for k in keys}
-            desc = "grid point " + ", ".join(f"{k}={_short(v)}" for k, v in
-                                             zip(keys, combo, strict=True))
+            labels = {k: f"fixed.{k}" for k in fixed_vals} | {k: f"{gname}.{k}" for k in keys}
+            desc = f"{gname} point " + ", ".join(f"{k}={_short(v)}" for k, v in
+                                                 zip(keys, combo, strict=True))
             designs.append((values, labels, desc))
     for i, entry in enumerate(entries):
         values = dict(fixed_vals)
@@ -288,18 +293,43 @@ def _build(table: dict, text: str, source: str, base: Path) -> SweepSpec:
                  "chunk": chunk}
         if measures:  # the file's columns change, the numbers do not (same entropy)
             ident["measures"] = list(measures)
+        if save_weights:  # likewise: a weights file beside the point's
+            ident["save_weights"] = True
         pid = _sha(ident)[:16]
         if pid in seen:
             raise InputError(f"{desc} is the same point as {seen[pid]}")
         seen[pid] = desc
         digest = hashlib.sha256(canonical_json(hashed).encode()).digest()
         words = tuple(int.from_bytes(digest[4 * i:4 * i + 4], "little") for i in range(4))
-        points.append(Point(params, pid, (seed, *words), replicas, chunk, desc, measures))
+        points.append(Point(params, pid, (seed, *words), replicas, chunk, desc, measures,
+                            save_weights))
 
     _check_task_memory(points)
     spec_hash = _sha({"format": FORMAT, "ids": sorted(seen)})
     return SweepSpec(problem, data, replicas, seed, chunk, tuple(points), text, source,
-                     spec_hash, measures)
+                     spec_hash, measures, save_weights)
+
+
+def _check_grid(grid: dict, name: str, fixed: dict) -> dict:
+    """The checked value lists of one ``[grid]`` table (``name``: grid or grid[i])."""
+    grid_vals = {}
+    for key, values in grid.items():
+        label = f"{name}.{key}"
+        if key in fixed:
+            raise InputError(f"{label}: {key} is also in [fixed]; give it in one place")
+        if not isinstance(values, list):
+            raise InputError(f"{label} must be a list of values, got {values!r}")
+        if not values:
+            raise InputError(f"{label} must list at least one value")
+        checked = [_check(key, v, label) for v in values]
+        seen = set()
+        for v in checked:
+            token = canonical_json(v)
+            if token in seen:
+                raise InputError(f"{label} lists {v!r} twice")
+            seen.add(token)
+        grid_vals[key] = checked
+    return grid_vals
 
 
 def _check_measures(value) -> tuple:

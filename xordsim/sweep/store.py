@@ -7,11 +7,16 @@
                              (id, canonical parameters, state) -- states refreshed at the
                              start and the end of each run; the point files are the truth
     DIR/points/ID.parquet    one file per finished point, one row per replica
+    DIR/points/ID.weights.npz   with save_weights = true: w0, u0, w, u (R, k, 2), outputs
+                             (R, 16) and the training counts (R, 2, 16) of every replica,
+                             written (atomically) before the point's parquet file
     DIR/lock                 held (flock) while a sweep writes the store
 
 Point files are written atomically (a temporary file beside it, then a rename), so a
 killed sweep leaves whole files or none; leftover temporary files (hidden, ``.ID.*``) are
-removed when the next run starts.
+removed when the next run starts. :func:`load_points` rebuilds the trained points
+(:class:`~xordsim.measures.registry.TrainedPoint`) of a store with weights, so new measures
+need no retraining.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from xordsim.sweep.spec import MEASURE_PREFIX
 MANIFEST = "manifest.json"
 POINTS = "points"
 LOCK = "lock"
+WEIGHTS_SUFFIX = ".weights.npz"
 
 #: Columns of every point file after the point's parameters.
 ROW_COLUMNS = ("id", "replica", "status", "converged_step", "stop_step", "loss",
@@ -64,6 +70,9 @@ class Store:
     def point_path(self, pid: str) -> Path:
         return self.points_dir / f"{pid}.parquet"
 
+    def weights_path(self, pid: str) -> Path:
+        return self.points_dir / f"{pid}{WEIGHTS_SUFFIX}"
+
     def done_ids(self) -> set[str]:
         """Ids of the points that have a (complete) file."""
         if not self.points_dir.is_dir():
@@ -97,7 +106,7 @@ class Store:
             if folder.is_dir():
                 for p in folder.iterdir():
                     if p.name.startswith(".") and p.is_file() and (
-                            p.suffix == ".parquet" or p.name.startswith((".manifest.",
+                            p.suffix in (".parquet", ".npz") or p.name.startswith((".manifest.",
                                                                          ".spec."))):
                         p.unlink()
                         gone.append(p)
@@ -130,6 +139,7 @@ class Store:
         if force:
             for pid in self.done_ids() - ids:
                 self.point_path(pid).unlink()
+                self.weights_path(pid).unlink(missing_ok=True)
         old_spec = [p for p in self.path.glob("spec.*") if p.is_file()]
         name = "spec.json" if spec.source == "spec" and spec.text.lstrip().startswith("{") \
             else "spec.toml"
@@ -190,9 +200,24 @@ class Store:
         seconds = float(sum(r["seconds"] for r in parts))
         cols["point_seconds"] = pa.array(np.full(R, seconds))
         table = pa.table(cols)
+        if getattr(point, "save_weights", False):
+            self._write_weights(point, parts)
         path = self.point_path(point.id)
         with atomic_path(path) as tmp:
             pq.write_table(table, tmp)
+        return path
+
+
+    def _write_weights(self, point, parts: list[dict]) -> Path:
+        """The weights file of ``point`` from its chunks (in chunk order), atomically."""
+        from xordsim.io import atomic_path
+        from xordsim.sweep.compute import WEIGHT_KEYS
+
+        arrays = {key: np.concatenate([r["weights"][key] for r in parts])
+                  for key in WEIGHT_KEYS}
+        path = self.weights_path(point.id)
+        with atomic_path(path) as tmp:
+            np.savez(tmp, **arrays)
         return path
 
 
@@ -299,4 +324,64 @@ def summarize(df, seed: int = 0):
     return pd.DataFrame(rows, columns=params + list(SUMMARY_COLUMNS) + extra)
 
 
-__all__ = ["Store", "load", "summarize"]
+def load_points(path):
+    """The trained points of the store in ``path``, with their weights, in spec order.
+
+    Yields ``(params, point)`` per finished point: its canonical parameters (a dict, as in
+    the manifest) and a :class:`~xordsim.measures.registry.TrainedPoint` of all its
+    replicas, rebuilt from ``ID.weights.npz`` (filters, outputs, training counts) and the
+    point file (status, train and test errors), so that any registered measure can be
+    evaluated without retraining. A shared or decoy training set is one set (Rd = 1), as
+    in the sweep. Raises :class:`InputError` if a finished point has no weights (the spec
+    needs ``save_weights = true``).
+    """
+    import pyarrow.parquet as pq
+
+    from xordsim.config import GDConfig
+    from xordsim.data import uniform_distribution
+    from xordsim.measures.registry import TrainedPoint
+    from xordsim.sweep.compute import WEIGHT_KEYS
+    from xordsim.sweep.spec import config_values, point_distribution
+
+    store = Store(path)
+    manifest = store.require_manifest()
+    done = store.done_ids()
+    for entry in manifest["points"]:
+        pid, params = entry["id"], entry["params"]
+        if pid not in done:
+            continue
+        wpath = store.weights_path(pid)
+        if not wpath.is_file():
+            raise InputError(f"{wpath}: no weights for point {pid} (the spec needs "
+                             "save_weights = true)")
+        try:
+            with np.load(wpath, allow_pickle=False) as z:
+                arrays = {key: z[key] for key in WEIGHT_KEYS}
+        except (OSError, ValueError, KeyError) as exc:
+            raise InputError(f"{wpath}: unreadable weights ({type(exc).__name__})") from None
+        table = pq.read_table(store.point_path(pid),
+                              columns=["replica", "status", "train_error", "test_error"])
+        R = arrays["w"].shape[0]
+        if table.num_rows != R or not np.array_equal(table["replica"].to_numpy(),
+                                                     np.arange(R)):
+            raise InputError(f"{wpath}: {R} replicas, the point file "
+                             f"{table.num_rows}")
+        cfg = GDConfig(**config_values(params), replicas=R).resolved()
+        if params["problem"] == "xor":
+            d, dist = 1, uniform_distribution(1)
+        else:
+            d, dist = int(params["d"]), point_distribution(params)
+        counts = arrays["counts"]
+        if params["problem"] == "xor" or params.get("data") != "fresh":
+            counts = counts[:1]
+        point = TrainedPoint(
+            config=cfg, counts=counts, w0=arrays["w0"], u0=arrays["u0"], w=arrays["w"],
+            u=arrays["u"], outputs=arrays["outputs"],
+            status=table["status"].to_numpy().astype(np.int64),
+            train_error=table["train_error"].to_numpy(),
+            test_error=table["test_error"].to_numpy(),
+            test_probs=np.asarray(dist.joint_mask_probs(), dtype=float), d=d)
+        yield params, point
+
+
+__all__ = ["Store", "load", "load_points", "summarize"]
