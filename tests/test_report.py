@@ -346,7 +346,8 @@ def test_findings_without_data_say_not_computed(tmp_path):
     status = {spec.name: f.status for spec, f in evaluate(Results([], {}, tmp_path))}
     assert status == {"a-convention": fnd.NOT_COMPUTED, "p-plus": fnd.EXACT,
                       "delta-129": fnd.EXACT, "k120-falls-with-m": fnd.NOT_COMPUTED,
-                      "margin-gamma": fnd.NOT_COMPUTED}
+                      "margin-gamma": fnd.NOT_COMPUTED, "which-measure": fnd.NOT_COMPUTED,
+                      "singular-ntk": fnd.NOT_COMPUTED}
     for _, f in evaluate(Results([], {}, tmp_path)):
         if f.status == fnd.NOT_COMPUTED:
             assert f.numbers == () and f.statement
@@ -488,3 +489,26 @@ def test_report_html_moved_alone_has_no_dead_link(run, tmp_path):
         else:
             assert ref.startswith("data:"), ref
     assert "theorems.json" in page and "data:application/json;base64," in page
+
+
+def test_measure_findings_read_the_study_csvs(tmp_path):
+    """The two findings of the related papers' measures, from the studies' own CSVs."""
+    from xordsim.figures import draw
+
+    sides = {}
+    for name in ("measures", "ntk-eigen"):
+        draw(name, tmp_path, seed=1, mode="tiny", quiet=True)
+        sides[name] = json.loads((tmp_path / f"{name}.json").read_text())
+    res = Results([], sides, tmp_path)
+    which = FINDINGS["which-measure"].func(res)
+    tau_rows = [r for r in res.csv("measures", "measures-tau.csv") if r["level"] == "replicas"]
+    falls = [r["measure"] for r in tau_rows if str(r["falls_with_k"]) == "True"]
+    assert which.status in (fnd.OBSERVED, fnd.NOT_OBSERVED)
+    assert f"falling with k (largest-k median below 0.9 x the smallest-k one): " \
+        f"{', '.join(falls) or 'none'}" in which.statement
+    ntk = FINDINGS["singular-ntk"].func(res)
+    fr = [r for r in res.csv("ntk-eigen", "ntk-eigen-fractions.csv")
+          if r["data"] == "fresh" and r["quantity"] == "lambda_min_zero"]
+    c, n = int(sum(r["count"] for r in fr)), int(sum(r["runs"] for r in fr))
+    assert f"on {c} of {n} sampled training sets" in ntk.statement
+    assert ntk.numbers[0].value == c / n and 0 <= ntk.numbers[0].low <= c / n <= 1

@@ -489,6 +489,60 @@ def _margin(results: Results) -> Finding | None:
                    f"1's and at none above it: {text}.", numbers, [link], NOT_OBSERVED)
 
 
+@finding("which-measure", "Which of the related papers' measures fall with k as the test "
+         "error does (first-layer norms, yes; the capacity bounds, no)")
+def _which_measure(results: Results) -> Finding | None:
+    rows = results.csv("measures", "measures-tau.csv")
+    if rows is None:
+        return Finding.not_computed("The measures figure was not drawn in this run.")
+    link = results.figure_link("measures")
+    runs = results.figure("measures")["settings"].get("runs")
+    reps = [r for r in rows if r["level"] == "replicas"]
+    falls = [r["measure"] for r in reps if str(r["falls_with_k"]) == "True"]
+    rises = [r["measure"] for r in reps if isinstance(r["ratio_last_first"], float)
+             and r["ratio_last_first"] > 1.1]
+    numbers = [Number(f"{r['measure']}: Kendall tau-b with the exact test error over runs",
+                      r["tau"], note=f"median at the largest k / at the smallest k = "
+                                     f"{sig(r['ratio_last_first'])}")
+               for r in reps if r["flag"] == "ok" and isinstance(r["tau"], float)]
+    const = [r["measure"] for r in reps if r["flag"] != "ok"]
+    text = (f"Medians over {runs} runs per k: falling with k (largest-k median below 0.9 x "
+            f"the smallest-k one): {', '.join(falls) or 'none'}; rising by more than 10%: "
+            f"{', '.join(rises) or 'none'}"
+            + (f"; tau undefined (constant): {', '.join(const)}" if const else "") + ".")
+    expected = {"Frobenius1", "Distance1"} <= set(falls) and "Our bound" in rises
+    return Finding(text, numbers, [link], OBSERVED if expected else NOT_OBSERVED)
+
+
+@finding("singular-ntk", "The NTK Gram is singular on XORD: lambda_min = 0 on sampled "
+         "training sets, and the labels are often outside the kernel's range")
+def _singular_ntk(results: Results) -> Finding | None:
+    rows = results.csv("ntk-eigen", "ntk-eigen-fractions.csv")
+    if rows is None:
+        return Finding.not_computed("The ntk-eigen figure was not drawn in this run.")
+    link = results.figure_link("ntk-eigen")
+    numbers, total = [], {}
+    for q in ("lambda_min_zero", "y_outside_range"):
+        sel = [r for r in rows if r["quantity"] == q and r["data"] == "fresh"]
+        n = int(sum(r["runs"] for r in sel))
+        c = int(sum(r["count"] for r in sel))
+        if n:
+            lo, hi = proportion_ci(c, n)
+            total[q] = (c, n)
+            what = ("lambda_min(Theta_0) = 0" if q == "lambda_min_zero"
+                    else "labels outside range(H), complexity = inf")
+            numbers.append(Number(f"fraction of sampled training sets with {what}", c / n,
+                                  lo, hi, note=f"{c} of {n}, 95% Clopper-Pearson"))
+    if "lambda_min_zero" not in total:
+        return Finding.not_computed("The ntk-eigen figure of this run has no sampled sets.",
+                                    links=[link])
+    c, n = total["lambda_min_zero"]
+    text = (f"Every empirical NTK Gram has rank <= 8 on the pattern sets (N_W spans 8 of the "
+            f"15 dimensions), so lambda_min(Theta_0) = 0 on {c} of {n} sampled training sets; "
+            f"the positive-definite Gram that the kernel analyses assume fails on XORD.")
+    return Finding(text, numbers, [link], OBSERVED if c == n else NOT_OBSERVED)
+
+
 __all__ = ["EXACT", "FINDINGS", "Finding", "FindingSpec", "Link", "NOT_COMPUTED",
            "NOT_OBSERVED", "Number", "OBSERVED", "Results", "STATUS_TEXT", "evaluate",
            "figure_anchor", "finding", "row_anchors", "slug"]
