@@ -1,4 +1,4 @@
-"""The command line: ``xordsim train | theorems | figure | reproduce | sweep | measures``,
+"""The command line: ``xordsim train | theorems | figure | reproduce | sweep | measures | score``,
 ``xordsim mnist | data``.
 
 A thin shell: one module per command, each with ``add_parser(sub)`` and ``run(args)``.
@@ -18,7 +18,8 @@ from xordsim._validate import InputError
 from xordsim.cli._common import OneLineParser
 
 #: Command modules, in the order of the help.
-COMMANDS = ("train", "theorems", "figure", "reproduce", "sweep", "measures", "mnist", "data")
+COMMANDS = ("train", "theorems", "figure", "reproduce", "sweep", "measures", "score", "mnist",
+            "data")
 
 
 def build_parser() -> OneLineParser:
