@@ -1,4 +1,10 @@
-"""Layers of the MNIST network against loops and finite differences (float64)."""
+"""Layers of the MNIST network against loops and finite differences (float64); the fused
+numba kernels against the NumPy im2col reference, finite differences and thread counts."""
+
+import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -130,10 +136,11 @@ def test_softmax_cross_entropy_value():
     np.testing.assert_allclose(d, [[-0.25, 0.25], [0.0, 0.0]], atol=1e-12)
 
 
-def test_network_gradients_finite_differences():
+@pytest.mark.parametrize("impl", ["fused", "reference"])
+def test_network_gradients_finite_differences(impl):
     rng = np.random.default_rng(6)
     params = init_params(3, 3, seed=7, image_size=10, n_classes=4, dtype=np.float64)
-    net = ConvNet(params)
+    net = ConvNet(params, impl=impl)
     x = rng.random((5, 10, 10))
     y = rng.integers(0, 4, 5)
     _, grads = net.loss_and_grads(x, y)
@@ -143,9 +150,10 @@ def test_network_gradients_finite_differences():
         _check_grad(lambda: net.loss_and_grads(x, y)[0], params[name], grads[name], rng, n=15)
 
 
-def test_frozen_parameters_get_no_gradient():
+@pytest.mark.parametrize("impl", ["fused", "reference"])
+def test_frozen_parameters_get_no_gradient(impl):
     params = init_params(2, 3, seed=0, image_size=8, n_classes=3, dtype=np.float64)
-    net = ConvNet(params, frozen=("conv_w",))
+    net = ConvNet(params, frozen=("conv_w",), impl=impl)
     x = np.random.default_rng(0).random((3, 8, 8))
     _, grads = net.loss_and_grads(x, np.array([0, 1, 2]))
     assert set(grads) == {"conv_b", "fc_w", "fc_b"}
@@ -163,3 +171,189 @@ def test_float32_default_and_seed_fixes_init():
         assert a.params[k].dtype == np.float32
     logits = a.forward(np.zeros((2, 28, 28), dtype=np.float32))
     assert logits.shape == (2, 10) and logits.dtype == np.float32
+
+
+# ----------------------------------------------------------------------------------------
+# the fused kernels (layers.fused_forward / fused_backward, ConvNet(impl="fused"))
+
+
+def _batch(rng, n, size, zeros=0.6):
+    """Images in [0, 1) with a fraction of exact zeros (like MNIST) and one all-zero image
+    (every window ties: the arg-max must be the first position)."""
+    x = rng.random((n, size, size))
+    x[rng.random(x.shape) < zeros] = 0.0
+    x[0] = 0.0
+    return x
+
+
+LAYOUTS = ["channel-minor", "channel-major"]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("channels, f, size, n", [(3, 3, 10, 6), (5, 1, 7, 4), (4, 4, 11, 5),
+                                                  (2, 5, 9, 3), (16, 3, 28, 9)])
+def test_fused_forward_matches_reference(channels, f, size, n, layout):
+    rng = np.random.default_rng(channels * 100 + f)
+    p = init_params(channels, f, seed=f, image_size=size, n_classes=4, dtype=np.float64)
+    p["conv_b"] += 0.05  # some windows positive, some cut by the ReLU
+    x = _batch(rng, n, size)
+    z, _ = layers.conv_forward(x, p["conv_w"])
+    pooled, arg = layers.maxpool_forward(z)
+    a = layers.relu_forward(pooled + p["conv_b"])
+    logits = layers.linear_forward(a.reshape(n, -1), p["fc_w"], p["fc_b"])
+    fwd = layers.fused_forward(x, p["conv_w"], p["conv_b"], p["fc_w"], p["fc_b"],
+                               layout=layout)
+    assert fwd.logits.dtype == np.float64 and fwd.a.shape == (n, a[0].size)
+    np.testing.assert_allclose(fwd.a, a.reshape(n, -1), rtol=1e-13, atol=1e-15)
+    np.testing.assert_array_equal(fwd.arg, arg.reshape(n, -1))
+    np.testing.assert_allclose(fwd.logits, logits, rtol=1e-13, atol=1e-14)
+    assert 0 < np.mean(fwd.a > 0) < 1
+    lean = layers.fused_forward(x, p["conv_w"], p["conv_b"], p["fc_w"], p["fc_b"], keep=False,
+                                layout=layout)
+    assert lean.a is None and lean.arg is None
+    np.testing.assert_array_equal(lean.logits, fwd.logits)
+
+
+@pytest.mark.parametrize("frozen", [(), ("conv_w",), ("conv_w", "conv_b"), ("fc_w", "fc_b"),
+                                    ("conv_b", "fc_b")])
+@pytest.mark.parametrize("channels, f, size", [(3, 3, 10), (4, 2, 9), (24, 3, 28)])
+def test_fused_gradients_match_reference(channels, f, size, frozen):
+    # the network picks the layout by the channel count (3 and 4: channel-major, 24: minor)
+    rng = np.random.default_rng(channels + f)
+    p = init_params(channels, f, seed=1, image_size=size, n_classes=10, dtype=np.float64)
+    p["conv_b"] += 0.05
+    x = _batch(rng, 7, size)
+    y = rng.integers(0, 10, 7)
+    fused = ConvNet({k: v.copy() for k, v in p.items()}, frozen, impl="fused")
+    ref = ConvNet({k: v.copy() for k, v in p.items()}, frozen, impl="reference")
+    loss, grads = fused.loss_and_grads(x, y)
+    loss_ref, grads_ref = ref.loss_and_grads(x, y)
+    assert loss == pytest.approx(loss_ref, rel=1e-14)
+    assert set(grads) == set(grads_ref) == set(fused.trainable())
+    for k, g in grads_ref.items():
+        assert grads[k].shape == g.shape and grads[k].dtype == np.float64, k
+        np.testing.assert_allclose(grads[k], g, rtol=1e-12, atol=1e-14 * np.abs(g).max(),
+                                   err_msg=k)
+    np.testing.assert_allclose(fused.forward(x), ref.forward(x), rtol=1e-13, atol=1e-14)
+    np.testing.assert_array_equal(fused.predict(x, 3), ref.predict(x, 3))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("channels, f, size", [(1, 3, 8), (5, 3, 12), (13, 2, 10),
+                                               (6, 4, 28)])
+def test_both_layouts_match_the_reference_gradients(channels, f, size, layout):
+    rng = np.random.default_rng(channels * 7 + f)
+    p = init_params(channels, f, seed=3, image_size=size, n_classes=10, dtype=np.float64)
+    p["conv_b"] += 0.05
+    x = _batch(rng, 6, size)
+    y = rng.integers(0, 10, 6)
+    _, grads_ref = ConvNet(p, impl="reference").loss_and_grads(x, y)
+    fwd = layers.fused_forward(x, *p.values(), layout=layout)
+    _, dlogits = layers.softmax_cross_entropy(fwd.logits, y)
+    for need in [("conv_w", "conv_b", "fc_w", "fc_b"), ("conv_b",)]:
+        grads = layers.fused_backward(x, fwd, dlogits, f, need, layout=layout)
+        assert set(grads) == set(need)
+        for k, g in grads.items():
+            ref = grads_ref[k]
+            np.testing.assert_allclose(g, ref, rtol=1e-12, atol=1e-14 * np.abs(ref).max(),
+                                       err_msg=k)
+    with pytest.raises(ValueError, match="layout must be one of"):
+        layers.fused_forward(x, *p.values(), layout="rows")
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_serial_and_parallel_kernels_give_the_same_bits(layout):
+    rng = np.random.default_rng(11)
+    p = init_params(5, 3, seed=4, image_size=28, conv_scale=0.1)
+    x = _batch(rng, 23, 28).astype(np.float32)
+    y = rng.integers(0, 10, 23)
+    out = {}
+    for threads in ("serial", "parallel"):
+        fwd = layers.fused_forward(x, *p.values(), layout=layout, threads=threads)
+        _, dlogits = layers.softmax_cross_entropy(fwd.logits, y)
+        grads = layers.fused_backward(x, fwd, dlogits, 3, layout=layout, threads=threads)
+        out[threads] = (fwd.logits, fwd.a, fwd.arg, *grads.values())
+    for u, v in zip(out["serial"], out["parallel"], strict=True):
+        np.testing.assert_array_equal(u, v)
+    with pytest.raises(ValueError, match="threads must be one of"):
+        layers.fused_forward(x, *p.values(), threads="2")
+
+
+def test_fused_is_the_default_and_float32():
+    net = ConvNet.create(6, seed=0)
+    assert net.impl == "fused" and net.copy().impl == "fused"
+    x = _batch(np.random.default_rng(0), 5, 28).astype(np.float32)
+    _, grads = net.loss_and_grads(x, np.arange(5))
+    assert all(g.dtype == np.float32 for g in grads.values())
+    ref = ConvNet({k: v.copy() for k, v in net.params.items()}, impl="reference")
+    _, grads_ref = ref.loss_and_grads(x, np.arange(5))
+    for k in grads:  # float32: the same up to the order of the sums
+        np.testing.assert_allclose(grads[k], grads_ref[k], rtol=1e-4,
+                                   atol=1e-5 * np.abs(grads_ref[k]).max())
+    with pytest.raises(Exception, match="impl must be one of fused, reference"):
+        ConvNet(net.params, impl="torch")
+    with pytest.raises(ValueError, match="keep=True"):
+        layers.fused_backward(x, layers.fused_forward(x, *net.params.values(), keep=False),
+                              np.zeros((5, 10), np.float32), 3)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_fused_gradient_finite_differences(layout):
+    # a 4x4 filter on a 12x12 image, both loop orders, against central differences
+    rng = np.random.default_rng(8)
+    p = init_params(7, 4, seed=2, image_size=12, n_classes=3, dtype=np.float64)
+    p["conv_b"] += 0.02
+    x = _batch(rng, 4, 12, zeros=0.3)
+    y = rng.integers(0, 3, 4)
+
+    def loss() -> float:
+        logits = layers.fused_forward(x, *p.values(), keep=False, layout=layout).logits
+        return layers.softmax_cross_entropy(logits, y)[0]
+
+    fwd = layers.fused_forward(x, *p.values(), layout=layout)
+    _, dlogits = layers.softmax_cross_entropy(fwd.logits, y)
+    grads = layers.fused_backward(x, fwd, dlogits, 4, layout=layout)
+    for name in grads:
+        _check_grad(loss, p[name], grads[name], rng, n=20)
+
+
+#: Trains two small float32 networks (one per layout) a few Adam steps with the fused
+#: kernels and prints the bytes of their parameters, logits and last loss (hex), for the
+#: thread-count test.
+_DETERMINISM = """
+import json, sys
+import numpy as np
+import numba
+from xordsim.mnist import layers
+from xordsim.mnist.net import ConvNet
+layers._PARALLEL_WORK = 0  # every kernel call through its parallel wrapper
+from xordsim.mnist.optim import Adam
+rng = np.random.default_rng(0)
+x = rng.random((37, 28, 28), dtype=np.float32)
+x[rng.random(x.shape) < 0.7] = 0
+y = rng.integers(0, 10, 37)
+out = {}
+for channels in (24, 4):  # the two layouts (channel-minor, channel-major)
+    net = ConvNet.create(channels, 3, seed=1, conv_scale=0.1)
+    opt = Adam(3e-3)
+    for step in range(4):
+        idx = rng.permutation(37)[:19]
+        loss, g = net.loss_and_grads(x[idx], y[idx])
+        opt.step(net.params, g)
+    out.update({f"{k}{channels}": v.tobytes().hex() for k, v in net.params.items()})
+    out[f"logits{channels}"] = net.forward(x).tobytes().hex()
+    out[f"loss{channels}"] = float(loss).hex()
+out["threads"] = numba.get_num_threads()
+json.dump(out, sys.stdout)
+"""
+
+
+def test_fused_results_do_not_depend_on_the_thread_count():
+    runs = []
+    for threads in (1, 2, 3):
+        env = {**os.environ, "NUMBA_NUM_THREADS": str(threads)}
+        res = subprocess.run([sys.executable, "-c", _DETERMINISM], env=env, check=True,
+                             capture_output=True, text=True)
+        runs.append(json.loads(res.stdout))
+    assert [r.pop("threads") for r in runs] == [1, 2, 3]
+    assert runs[0] == runs[1] == runs[2]

@@ -43,6 +43,39 @@ def test_training_is_reproducible_and_respects_frozen(tiny):
     assert not np.array_equal(a.params["conv_b"], b0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numba_adam_is_bitwise_the_numpy_expression(dtype):
+    rng = np.random.default_rng(1)
+    p0 = {"w": rng.normal(size=(50, 10)).astype(dtype), "b": rng.normal(size=3).astype(dtype),
+          "big": rng.normal(size=(401, 100)).astype(dtype)}
+    pa = {k: v.copy() for k, v in p0.items()}
+    pb = {k: v.copy() for k, v in p0.items()}
+    a, b = Adam(3e-3, 0.8, 0.99, 1e-6), Adam(3e-3, 0.8, 0.99, 1e-6)
+    for _ in range(20):
+        g = {k: (rng.normal(size=v.shape) * 10.0 ** rng.integers(-7, 2)).astype(dtype)
+             for k, v in p0.items()}
+        a.step(pa, g)
+        b.step_numpy(pb, g)
+    for k in p0:
+        assert pa[k].dtype == dtype
+        np.testing.assert_array_equal(pa[k], pb[k])
+        np.testing.assert_array_equal(a.m[k], b.m[k])
+        np.testing.assert_array_equal(a.v[k], b.v[k])
+
+
+def test_fused_and_reference_training_agree_in_float64(tiny):
+    cfg = TrainConfig(epochs=2, batch_size=32, lr=3e-3, seed=0)
+    x = tiny.x_train[:96].astype(np.float64)
+    y = tiny.y_train[:96]
+    nets = [ConvNet.create(6, seed=2, dtype=np.float64, conv_scale=0.1, impl=impl)
+            for impl in ("fused", "reference")]
+    hists = [train(net, x, y, cfg) for net in nets]
+    np.testing.assert_allclose(hists[0]["loss"], hists[1]["loss"], rtol=1e-10)
+    for k in nets[0].params:
+        np.testing.assert_allclose(nets[0].params[k], nets[1].params[k], rtol=1e-8,
+                                   atol=1e-12, err_msg=k)
+
+
 def test_min_steps_extends_epochs():
     cfg = TrainConfig(epochs=2, min_steps=30, batch_size=10)
     assert cfg.epochs_for(100) == 3 and cfg.epochs_for(1000) == 2

@@ -1,12 +1,29 @@
 """Layers of the MNIST network: forward passes and closed-form backward passes.
 
 Arrays are channels-last: an image batch is ``(N, H, W)`` (one input channel),
-a feature map is ``(N, H, W, C)``. Convolution is im2col followed by one BLAS
-matrix product; max-pooling forward and backward are numba kernels that record
-the arg-max position of each 2x2 window (the first one on ties).
+a feature map is ``(N, H, W, C)``.
+
+Two implementations of the same network:
+
+* the **reference** layers (:func:`conv_forward` ... :func:`softmax_cross_entropy`):
+  convolution is im2col followed by one BLAS matrix product; max-pooling forward and
+  backward are numba kernels that record the arg-max position of each 2x2 window (the
+  first one on ties). Kept as the reference the fused kernels are tested against.
+* the **fused** kernels (:func:`fused_forward`, :func:`fused_backward`): one numba pass
+  per image computes conv f x f -> 2x2 max-pool -> bias -> ReLU -> the fully connected
+  logits without materialising the im2col patches or the conv output, and one pass per
+  image goes back from the logits' gradient to the conv filters. Images are spread over
+  numba's threads (``prange``); every sum over images is taken in image order (per-image
+  partial sums, added in order), so the results are bit-identical whatever the number of
+  threads. Two loop orders (``layout``: channel-minor for many channels, channel-major for
+  a few), picked by the channel count; small calls run on one thread. Generic in the dtype
+  (float32 by default, float64 for the gradient checks). Design and timings:
+  ``docs/mnist.md``, "Speed".
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -23,6 +40,11 @@ __all__ = [
     "linear_forward",
     "linear_backward",
     "softmax_cross_entropy",
+    "FusedForward",
+    "LAYOUTS",
+    "THREADS",
+    "fused_forward",
+    "fused_backward",
 ]
 
 
@@ -202,3 +224,528 @@ def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.
     d[np.arange(n), y] -= 1
     d /= n
     return loss, d.astype(logits.dtype, copy=False)
+
+
+# ----------------------------------------------------------------------------------------
+# fused kernels: conv f x f + 2x2 max-pool + bias + ReLU (+ the fully connected layer)
+#
+# Layout: x (N, H, W); fct (K, D) = fc_w transposed; a and arg (N, D) with
+# D = Hp * Wp * C flattened in (row, column, channel) order, as the reference's
+# ``a.reshape(N, -1)``. Two loop orders compute the same sums (LAYOUTS):
+#
+# * channel-minor (many channels): wt (f*f, C), the filters transposed so that the channels
+#   are innermost; per pooled position, the four conv outputs of its window for all
+#   channels. An input pixel equal to 0 contributes nothing and is skipped (most MNIST
+#   pixels are 0).
+# * channel-major (a few channels): per channel, its conv map row by row (the SIMD loops run
+#   over the columns), then its pooling; the fully connected layer as dot products over
+#   the D features, split into LANES interleaved partial sums.
+#
+# Each kernel is a serial function over a range of images (or, for the fully connected
+# weight gradient, of features); a parallel wrapper spreads fixed blocks of that range over
+# numba's threads. Nothing is summed across a block boundary inside a kernel: every sum over
+# images is a per-image partial sum added in image order afterwards (_sum_in_order), so the
+# numbers do not depend on the blocks, on the thread count or on whether the serial
+# function or its parallel wrapper ran. (The innermost loops run over row slices, which
+# LLVM vectorises; indices computed inside them would not be.)
+
+#: Images per block of the parallel wrappers.
+_IMAGE_BLOCK = 4
+#: Features per block of the fully connected weight gradient.
+_FC_CHUNK = 1024
+#: Below this many multiply-adds per call (about), the serial kernels run: on a busy
+#: machine each parallel launch can wait for a descheduled thread.
+_PARALLEL_WORK = 1 << 22
+#: Lanes of the dot products over the D features in the channel-major kernels: LANES
+#: independent partial sums (a fixed split, vectorised by LLVM without reordering any
+#: sum), added in lane order at the end.
+LANES = 16
+
+
+@numba.njit(cache=True)
+def _dot_lanes(u, v, acc):  # pragma: no cover - compiled
+    """``sum(u * v)`` as ``len(acc)`` interleaved partial sums added in order (``acc`` is
+    scratch); the same float result on every machine, whatever its SIMD width."""
+    n = u.size
+    lanes = acc.size
+    zero = np.zeros(1, dtype=acc.dtype)[0]
+    acc[:] = zero
+    for blk in range(n // lanes):
+        us = u[blk * lanes : (blk + 1) * lanes]
+        vs = v[blk * lanes : (blk + 1) * lanes]
+        for ll in range(lanes):
+            acc[ll] += us[ll] * vs[ll]
+    tail = n - n % lanes
+    for ll in range(n % lanes):
+        acc[ll] += u[tail + ll] * v[tail + ll]
+    tot = zero
+    for ll in range(lanes):
+        tot += acc[ll]
+    return tot
+
+
+@numba.njit(cache=True)
+def _fwd_minor(x, wt, cb, fct, fb, f, a_out, arg_out, logits, keep, s0, s1):  # pragma: no cover
+    c = wt.shape[1]
+    k_out = fct.shape[0]
+    hp = (x.shape[1] - f + 1) // 2
+    wp = (x.shape[2] - f + 1) // 2
+    z = np.empty((4, c), dtype=wt.dtype)       # conv outputs of the 4 window positions
+    av = np.empty(c, dtype=wt.dtype)           # pooled, biased, rectified activations
+    am = np.empty(c, dtype=np.int8)            # their window positions
+    acc = np.empty((k_out, c), dtype=wt.dtype)  # per-channel partial logits
+    zero = np.zeros(1, dtype=z.dtype)[0]
+    for s in range(s0, s1):
+        acc[:, :] = zero
+        for i in range(hp):
+            for j in range(wp):
+                z[:, :] = zero
+                # each pixel of the (f+1) x (f+1) patch under the 2x2 window feeds up to
+                # four conv outputs (window position q = 2 * row + col, tap (u - row, v - col))
+                for u in range(f + 1):
+                    for v in range(f + 1):
+                        xv = x[s, 2 * i + u, 2 * j + v]
+                        if xv == 0:
+                            continue
+                        for q in range(4):
+                            uu = u - q // 2
+                            vv = v - q % 2
+                            if uu < 0 or vv < 0 or uu >= f or vv >= f:
+                                continue
+                            zq = z[q]
+                            wrow = wt[uu * f + vv]
+                            for k in range(c):
+                                zq[k] += xv * wrow[k]
+                for k in range(c):
+                    best = z[0, k]
+                    pos = 0
+                    if z[1, k] > best:
+                        best = z[1, k]
+                        pos = 1
+                    if z[2, k] > best:
+                        best = z[2, k]
+                        pos = 2
+                    if z[3, k] > best:
+                        best = z[3, k]
+                        pos = 3
+                    val = best + cb[k]
+                    av[k] = val if val > zero else zero
+                    am[k] = pos
+                base = (i * wp + j) * c
+                if keep:
+                    arow = a_out[s, base : base + c]
+                    amrow = arg_out[s, base : base + c]
+                    for k in range(c):
+                        arow[k] = av[k]
+                        amrow[k] = am[k]
+                for o in range(k_out):
+                    accrow = acc[o]
+                    frow = fct[o, base : base + c]
+                    for k in range(c):
+                        accrow[k] += av[k] * frow[k]
+        for o in range(k_out):
+            tot = zero
+            for k in range(c):
+                tot += acc[o, k]
+            logits[s, o] = tot + fb[o]
+
+
+@numba.njit(cache=True)
+def _fwd_major(x, w, cb, fct, fb, f, a_out, arg_out, logits, keep, s0, s1):  # pragma: no cover
+    c = w.shape[0]
+    k_out = fct.shape[0]
+    hp = (x.shape[1] - f + 1) // 2
+    wp = (x.shape[2] - f + 1) // 2
+    d = hp * wp * c
+    zc = np.empty((2 * hp, 2 * wp), dtype=w.dtype)  # the conv map of one channel
+    av = np.empty(d, dtype=w.dtype)
+    am = np.empty(d, dtype=np.int8)
+    lanes = np.empty(LANES, dtype=w.dtype)
+    zero = np.zeros(1, dtype=lanes.dtype)[0]
+    for s in range(s0, s1):
+        for k in range(c):
+            zc[:, :] = zero
+            for u in range(f):
+                for v in range(f):
+                    wv = w[k, u, v]
+                    for r in range(2 * hp):
+                        xrow = x[s, r + u, v : v + 2 * wp]
+                        zrow = zc[r]
+                        for col in range(2 * wp):
+                            zrow[col] += wv * xrow[col]
+            b = cb[k]
+            for i in range(hp):
+                r0 = zc[2 * i]
+                r1 = zc[2 * i + 1]
+                for j in range(wp):
+                    best = r0[2 * j]
+                    pos = 0
+                    if r0[2 * j + 1] > best:
+                        best = r0[2 * j + 1]
+                        pos = 1
+                    if r1[2 * j] > best:
+                        best = r1[2 * j]
+                        pos = 2
+                    if r1[2 * j + 1] > best:
+                        best = r1[2 * j + 1]
+                        pos = 3
+                    val = best + b
+                    idx = (i * wp + j) * c + k
+                    av[idx] = val if val > zero else zero
+                    am[idx] = pos
+        if keep:
+            arow = a_out[s]
+            amrow = arg_out[s]
+            for dd in range(d):
+                arow[dd] = av[dd]
+                amrow[dd] = am[dd]
+        for o in range(k_out):
+            logits[s, o] = _dot_lanes(av, fct[o], lanes) + fb[o]
+
+
+@numba.njit(cache=True)
+def _bwd_minor(x, fct, f, a, arg, dlogits, need_w, part_w, part_b, s0, s1):  # pragma: no cover
+    c = part_b.shape[1]
+    k_out = fct.shape[0]
+    hp = (x.shape[1] - f + 1) // 2
+    wp = (x.shape[2] - f + 1) // 2
+    da = np.empty(c, dtype=a.dtype)        # gradient of the pooled activations
+    gq = np.empty((4, c), dtype=a.dtype)   # ... routed to window position q
+    dw = np.empty((part_w.shape[1], c), dtype=a.dtype)
+    db = np.empty(c, dtype=a.dtype)
+    zero = np.zeros(1, dtype=da.dtype)[0]
+    for s in range(s0, s1):
+        dw[:, :] = zero
+        db[:] = zero
+        for i in range(hp):
+            for j in range(wp):
+                base = (i * wp + j) * c
+                da[:] = zero
+                for o in range(k_out):
+                    g = dlogits[s, o]
+                    frow = fct[o, base : base + c]
+                    for k in range(c):
+                        da[k] += g * frow[k]
+                arow = a[s, base : base + c]
+                amrow = arg[s, base : base + c]
+                for k in range(c):
+                    g = da[k] if arow[k] > zero else zero  # ReLU
+                    db[k] += g
+                    pos = amrow[k]                         # max-pool routing
+                    for q in range(4):
+                        gq[q, k] = g if pos == q else zero
+                if not need_w:
+                    continue
+                for u in range(f + 1):
+                    for v in range(f + 1):
+                        xv = x[s, 2 * i + u, 2 * j + v]
+                        if xv == 0:
+                            continue
+                        for q in range(4):
+                            uu = u - q // 2
+                            vv = v - q % 2
+                            if uu < 0 or vv < 0 or uu >= f or vv >= f:
+                                continue
+                            gqq = gq[q]
+                            dwrow = dw[uu * f + vv]
+                            for k in range(c):
+                                dwrow[k] += xv * gqq[k]
+        part_w[s] = dw
+        part_b[s] = db
+
+
+@numba.njit(cache=True)
+def _bwd_major(x, fct, f, a, arg, dlogits, need_w, part_w, part_b, s0, s1):  # pragma: no cover
+    # the activations' gradient over all D features, then per channel the gradient map of
+    # its conv outputs (the pooled gradient at each window's arg-max) correlated with the
+    # image, row by row
+    c = part_b.shape[1]
+    k_out = fct.shape[0]
+    hp = (x.shape[1] - f + 1) // 2
+    wp = (x.shape[2] - f + 1) // 2
+    d = hp * wp * c
+    g = np.empty(d, dtype=a.dtype)
+    dz = np.empty((2 * hp, 2 * wp), dtype=a.dtype)
+    acc = np.empty(2 * wp, dtype=a.dtype)
+    db = np.empty(c, dtype=a.dtype)
+    zero = np.zeros(1, dtype=g.dtype)[0]
+    for s in range(s0, s1):
+        g[:] = zero
+        for o in range(k_out):
+            go = dlogits[s, o]
+            frow = fct[o]
+            for dd in range(d):
+                g[dd] += go * frow[dd]
+        arow = a[s]
+        for dd in range(d):
+            if not arow[dd] > zero:  # ReLU
+                g[dd] = zero
+        db[:] = zero
+        for p in range(hp * wp):
+            for k in range(c):
+                db[k] += g[p * c + k]
+        part_b[s] = db
+        if not need_w:
+            continue
+        amrow = arg[s]
+        for k in range(c):
+            dz[:, :] = zero
+            for i in range(hp):
+                for j in range(wp):
+                    idx = (i * wp + j) * c + k
+                    pos = amrow[idx]                      # max-pool routing
+                    dz[2 * i + pos // 2, 2 * j + pos % 2] = g[idx]
+            for u in range(f):
+                for v in range(f):
+                    acc[:] = zero
+                    for r in range(2 * hp):
+                        xrow = x[s, r + u, v : v + 2 * wp]
+                        dzrow = dz[r]
+                        for col in range(2 * wp):
+                            acc[col] += dzrow[col] * xrow[col]
+                    tot = zero
+                    for col in range(2 * wp):
+                        tot += acc[col]
+                    part_w[s, u * f + v, k] = tot
+
+
+@numba.njit(cache=True)
+def _bwd_fc(a, dlogits, dfc_w, b0, b1, chunk):  # pragma: no cover - compiled
+    # dfc_w[d, o] = sum over images (in order) of a[s, d] * dlogits[s, o], for the feature
+    # blocks b0..b1-1 of size chunk (each accumulated transposed, vectorised over features)
+    n, d = a.shape
+    k_out = dlogits.shape[1]
+    acc = np.empty((k_out, chunk), dtype=a.dtype)
+    zero = np.zeros(1, dtype=acc.dtype)[0]
+    for blk in range(b0, b1):
+        d0 = blk * chunk
+        m = min(d, d0 + chunk) - d0
+        acc[:, :] = zero
+        for s in range(n):
+            arow = a[s, d0 : d0 + m]
+            for o in range(k_out):
+                g = dlogits[s, o]
+                accrow = acc[o]
+                for dd in range(m):
+                    accrow[dd] += g * arow[dd]
+        out = dfc_w[d0 : d0 + m]
+        for dd in range(m):
+            for o in range(k_out):
+                out[dd, o] = acc[o, dd]
+
+
+@numba.njit(cache=True, parallel=True)
+def _fwd_minor_par(x, wt, cb, fct, fb, f, a_out, arg_out, logits, keep):  # pragma: no cover
+    n = x.shape[0]
+    for blk in numba.prange((n + _IMAGE_BLOCK - 1) // _IMAGE_BLOCK):
+        _fwd_minor(x, wt, cb, fct, fb, f, a_out, arg_out, logits, keep, blk * _IMAGE_BLOCK,
+                   min(n, (blk + 1) * _IMAGE_BLOCK))
+
+
+@numba.njit(cache=True, parallel=True)
+def _fwd_major_par(x, w, cb, fct, fb, f, a_out, arg_out, logits, keep):  # pragma: no cover
+    n = x.shape[0]
+    for blk in numba.prange((n + _IMAGE_BLOCK - 1) // _IMAGE_BLOCK):
+        _fwd_major(x, w, cb, fct, fb, f, a_out, arg_out, logits, keep, blk * _IMAGE_BLOCK,
+                   min(n, (blk + 1) * _IMAGE_BLOCK))
+
+
+@numba.njit(cache=True, parallel=True)
+def _bwd_minor_par(x, fct, f, a, arg, dlogits, need_w, part_w, part_b):  # pragma: no cover
+    n = x.shape[0]
+    for blk in numba.prange((n + _IMAGE_BLOCK - 1) // _IMAGE_BLOCK):
+        _bwd_minor(x, fct, f, a, arg, dlogits, need_w, part_w, part_b, blk * _IMAGE_BLOCK,
+                   min(n, (blk + 1) * _IMAGE_BLOCK))
+
+
+@numba.njit(cache=True, parallel=True)
+def _bwd_major_par(x, fct, f, a, arg, dlogits, need_w, part_w, part_b):  # pragma: no cover
+    n = x.shape[0]
+    for blk in numba.prange((n + _IMAGE_BLOCK - 1) // _IMAGE_BLOCK):
+        _bwd_major(x, fct, f, a, arg, dlogits, need_w, part_w, part_b, blk * _IMAGE_BLOCK,
+                   min(n, (blk + 1) * _IMAGE_BLOCK))
+
+
+@numba.njit(cache=True, parallel=True)
+def _bwd_fc_par(a, dlogits, dfc_w, chunk):  # pragma: no cover - compiled
+    nblk = (a.shape[1] + chunk - 1) // chunk
+    for blk in numba.prange(nblk):
+        _bwd_fc(a, dlogits, dfc_w, blk, blk + 1, chunk)
+
+
+@numba.njit(cache=True)
+def _sum_in_order(parts, out):  # pragma: no cover - compiled
+    out[...] = 0
+    for s in range(parts.shape[0]):
+        out += parts[s]
+
+
+class FusedForward(NamedTuple):
+    """What :func:`fused_forward` returns (``a`` and ``arg`` are ``None`` unless kept)."""
+
+    logits: np.ndarray
+    a: np.ndarray | None
+    arg: np.ndarray | None
+    fct: np.ndarray
+
+
+#: The kernels' loop orders (``layout`` of :func:`fused_forward` / :func:`fused_backward`):
+#: ``channel-minor`` vectorises over the channels (faster from about 12 channels on; skips
+#: the zero pixels), ``channel-major`` over the columns of one channel's conv map (faster
+#: for a few channels). ``auto`` picks by the channel count.
+LAYOUTS = ("auto", "channel-minor", "channel-major")
+#: ``auto`` uses ``channel-major`` below this many channels.
+MAJOR_BELOW = 12
+#: ``threads`` of :func:`fused_forward` / :func:`fused_backward`: ``auto`` runs the parallel
+#: wrappers for large calls only (see ``_PARALLEL_WORK``); the numbers are the same.
+THREADS = ("auto", "parallel", "serial")
+
+
+def _layout(layout: str, channels: int) -> str:
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}; got {layout!r}")
+    if layout == "auto":
+        return "channel-major" if channels < MAJOR_BELOW else "channel-minor"
+    return layout
+
+
+def _parallel(threads: str, work: int) -> bool:
+    if threads not in THREADS:
+        raise ValueError(f"threads must be one of {', '.join(THREADS)}; got {threads!r}")
+    return threads == "parallel" or (threads == "auto" and work >= _PARALLEL_WORK)
+
+
+def fused_forward(
+    x: np.ndarray,
+    conv_w: np.ndarray,
+    conv_b: np.ndarray,
+    fc_w: np.ndarray,
+    fc_b: np.ndarray,
+    keep: bool = True,
+    layout: str = "auto",
+    threads: str = "auto",
+) -> FusedForward:
+    """Logits of conv -> 2x2 max-pool -> bias -> ReLU -> linear in one pass per image.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, H, W)
+    conv_w : ndarray, shape (C, f, f); conv_b : shape (C,)
+    fc_w : ndarray, shape (D, K) with D = Hp * Wp * C, Hp = (H - f + 1) // 2; fc_b : (K,)
+    keep : bool
+        Keep the activations and the pooling arg-max for :func:`fused_backward`.
+    layout : ``"auto"``, ``"channel-minor"`` or ``"channel-major"``
+        The kernel's loop order (:data:`LAYOUTS`); the same numbers up to the order of
+        float sums.
+    threads : ``"auto"``, ``"parallel"`` or ``"serial"``
+        Spread the images over numba's threads (:data:`THREADS`); the same numbers either
+        way.
+
+    Returns
+    -------
+    FusedForward
+        ``logits`` (N, K); ``a`` (N, D), the activations ``relu(maxpool(x * w) + b)``
+        flattened like ``fc_w``'s rows, and ``arg`` (N, D) int8, the position of the
+        maximum in its window (``2 * row + col``, first on ties), when ``keep``; ``fct``,
+        ``fc_w`` transposed (reused by the backward pass). All in ``conv_w``'s dtype.
+    """
+    dt = conv_w.dtype
+    c, f, _ = conv_w.shape
+    x = np.ascontiguousarray(x, dtype=dt)
+    n, h, w = x.shape
+    hp, wp = (h - f + 1) // 2, (w - f + 1) // 2
+    d = hp * wp * c
+    fct = np.ascontiguousarray(fc_w.T, dtype=dt)
+    k_out = fct.shape[0]
+    logits = np.empty((n, k_out), dtype=dt)
+    if keep:
+        a = np.empty((n, d), dtype=dt)
+        arg = np.empty((n, d), dtype=np.int8)
+    else:
+        a = np.empty((0, 0), dtype=dt)
+        arg = np.empty((0, 0), dtype=np.int8)
+    cb = np.ascontiguousarray(conv_b, dtype=dt)
+    fb = np.ascontiguousarray(fc_b, dtype=dt)
+    par = _parallel(threads, n * d * (k_out + f * f))
+    if _layout(layout, c) == "channel-major":
+        w_ = np.ascontiguousarray(conv_w)
+        if par:
+            _fwd_major_par(x, w_, cb, fct, fb, f, a, arg, logits, keep)
+        else:
+            _fwd_major(x, w_, cb, fct, fb, f, a, arg, logits, keep, 0, n)
+    else:
+        wt = np.ascontiguousarray(conv_w.reshape(c, f * f).T)
+        if par:
+            _fwd_minor_par(x, wt, cb, fct, fb, f, a, arg, logits, keep)
+        else:
+            _fwd_minor(x, wt, cb, fct, fb, f, a, arg, logits, keep, 0, n)
+    return FusedForward(logits, a if keep else None, arg if keep else None, fct)
+
+
+def fused_backward(
+    x: np.ndarray,
+    fwd: FusedForward,
+    dlogits: np.ndarray,
+    filter_size: int,
+    need: tuple[str, ...] | set[str] = ("conv_w", "conv_b", "fc_w", "fc_b"),
+    layout: str = "auto",
+    threads: str = "auto",
+) -> dict[str, np.ndarray]:
+    """Gradients of the network's parameters from the logits' gradient.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, H, W)
+        The images of the forward pass (in its dtype).
+    fwd : FusedForward
+        :func:`fused_forward`'s result with ``keep=True``.
+    dlogits : ndarray, shape (N, K)
+    filter_size : int
+    need : names among ``conv_w, conv_b, fc_w, fc_b``
+        The gradients to compute (frozen parameters get none).
+    layout, threads : as in :func:`fused_forward`
+
+    Returns
+    -------
+    dict name -> gradient (shapes of the parameters). Sums over images are per-image
+    partial sums added in image order: bit-identical for any number of threads.
+    """
+    a, arg, fct = fwd.a, fwd.arg, fwd.fct
+    if a is None or arg is None:
+        raise ValueError("fused_backward needs fused_forward(..., keep=True)")
+    dt = a.dtype
+    f = int(filter_size)
+    x = np.ascontiguousarray(x, dtype=dt)
+    dlogits = np.ascontiguousarray(dlogits, dtype=dt)
+    n, d = a.shape
+    k_out = fct.shape[0]
+    c = d // (((x.shape[1] - f + 1) // 2) * ((x.shape[2] - f + 1) // 2))
+    grads: dict[str, np.ndarray] = {}
+    if "fc_w" in need:
+        dfc = np.empty((d, k_out), dtype=dt)
+        if _parallel(threads, n * d * k_out):
+            _bwd_fc_par(a, dlogits, dfc, _FC_CHUNK)
+        else:
+            _bwd_fc(a, dlogits, dfc, 0, (d + _FC_CHUNK - 1) // _FC_CHUNK, _FC_CHUNK)
+        grads["fc_w"] = dfc
+    if "fc_b" in need:
+        grads["fc_b"] = dlogits.sum(axis=0)
+    need_w = "conv_w" in need
+    if need_w or "conv_b" in need:
+        part_w = np.empty((n, f * f if need_w else 1, c), dtype=dt)
+        part_b = np.empty((n, c), dtype=dt)
+        major = _layout(layout, c) == "channel-major"
+        args = (x, fct, f, a, arg, dlogits, need_w, part_w, part_b)
+        if _parallel(threads, n * d * (k_out + (f * f if need_w else 0))):
+            (_bwd_major_par if major else _bwd_minor_par)(*args)
+        else:
+            (_bwd_major if major else _bwd_minor)(*args, 0, n)
+        if "conv_b" in need:
+            db = np.empty(c, dtype=dt)
+            _sum_in_order(part_b, db)
+            grads["conv_b"] = db
+        if need_w:
+            dw = np.empty((f * f, c), dtype=dt)
+            _sum_in_order(part_w, dw)
+            grads["conv_w"] = np.ascontiguousarray(dw.T).reshape(c, f, f)
+    return grads

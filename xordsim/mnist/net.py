@@ -9,6 +9,11 @@ ReLU and max-pooling commute (max is monotone), and a per-channel bias commutes
 with the max too, so the forward pass computes ``relu(maxpool(x * w) + b)``:
 the same function as ``maxpool(relu(x * w + b))`` with the bias and the ReLU
 applied to a four times smaller array.
+
+Two implementations compute it (``ConvNet.impl``): ``"fused"`` (default), the numba
+kernels :func:`~xordsim.mnist.layers.fused_forward` / ``fused_backward`` (one pass per
+image, threads over the images, bit-identical for any thread count), and
+``"reference"``, the NumPy im2col layers the fused kernels are tested against.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from xordsim.mnist import layers
 from xordsim.mnist.config import IMAGE_SIZE, N_CLASSES, NetConfig
 
 PARAM_NAMES = ("conv_w", "conv_b", "fc_w", "fc_b")
+#: The implementations of the forward and backward passes (see the module docstring).
+IMPLS = ("fused", "reference")
 #: The optional array of a weights file: the conv filters at initialisation.
 INIT_NAME = "init_conv_w"
 _NET = NetConfig.params()
@@ -86,13 +93,19 @@ class ConvNet:
         As returned by :func:`init_params` (arrays are used in place).
     frozen : iterable of str
         Names of parameters that get no gradient (and are never updated).
+    impl : ``"fused"`` or ``"reference"``
+        The numba kernels (default) or the NumPy im2col layers; same function, same
+        gradients up to the order of float sums.
     """
 
-    def __init__(self, params: dict[str, np.ndarray], frozen=()):
+    def __init__(self, params: dict[str, np.ndarray], frozen=(), impl: str = "fused"):
         missing = [k for k in PARAM_NAMES if k not in params]
         if missing:
             raise InputError(f"params is missing {', '.join(missing)}")
+        if impl not in IMPLS:
+            raise InputError(f"impl must be one of {', '.join(IMPLS)}; got {impl!r}")
         self.params = params
+        self.impl = impl
         self.frozen = set()
         self.set_frozen(frozen)
 
@@ -107,10 +120,11 @@ class ConvNet:
         dtype=np.float32,
         frozen=(),
         conv_scale: float = 1.0,
+        impl: str = "fused",
     ) -> ConvNet:
         """A freshly initialised network (see :func:`init_params`)."""
         p = init_params(channels, filter_size, seed, image_size, n_classes, dtype, conv_scale)
-        return cls(p, frozen)
+        return cls(p, frozen, impl)
 
     def set_frozen(self, names) -> None:
         """Freeze exactly the parameters in ``names``."""
@@ -149,12 +163,31 @@ class ConvNet:
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Logits, shape (N, K), for images ``x`` of shape (N, H, W)."""
+        p = self.params
+        if self.impl == "fused":
+            return layers.fused_forward(x, p["conv_w"], p["conv_b"], p["fc_w"], p["fc_b"],
+                                        keep=False).logits
         a, _ = self._features(x)
         flat = a.reshape(a.shape[0], -1)
-        return layers.linear_forward(flat, self.params["fc_w"], self.params["fc_b"])
+        return layers.linear_forward(flat, p["fc_w"], p["fc_b"])
 
     def loss_and_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
         """Mean cross-entropy on ``(x, y)`` and the gradients of the trainable parameters."""
+        if self.impl == "fused":
+            return self._loss_and_grads_fused(x, y)
+        return self._loss_and_grads_reference(x, y)
+
+    def _loss_and_grads_fused(self, x: np.ndarray, y: np.ndarray
+                              ) -> tuple[float, dict[str, np.ndarray]]:
+        p = self.params
+        x = np.ascontiguousarray(x, dtype=self.dtype)
+        fwd = layers.fused_forward(x, p["conv_w"], p["conv_b"], p["fc_w"], p["fc_b"])
+        loss, dlogits = layers.softmax_cross_entropy(fwd.logits, np.asarray(y))
+        grads = layers.fused_backward(x, fwd, dlogits, self.filter_size, set(self.trainable()))
+        return loss, {k: grads[k] for k in PARAM_NAMES if k in grads}
+
+    def _loss_and_grads_reference(self, x: np.ndarray, y: np.ndarray
+                                  ) -> tuple[float, dict[str, np.ndarray]]:
         p = self.params
         a, (cols, zshape, arg) = self._features(x)
         n = a.shape[0]
@@ -186,7 +219,7 @@ class ConvNet:
 
     def copy(self) -> ConvNet:
         """A deep copy (parameters and frozen set)."""
-        return ConvNet({k: v.copy() for k, v in self.params.items()}, self.frozen)
+        return ConvNet({k: v.copy() for k, v in self.params.items()}, self.frozen, self.impl)
 
 
 # ----------------------------------------------------------------------------------------

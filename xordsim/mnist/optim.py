@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from xordsim.mnist.config import OPTIMIZERS, TrainConfig
@@ -21,8 +22,31 @@ class SGD:
             params[name] -= self.lr * g
 
 
+@numba.njit(cache=True, error_model="numpy")  # (NumPy's division: the loop vectorises)
+def _adam_update(p, g, m, v, u, b1, c1m, b2, c2m, step, eps):  # pragma: no cover - compiled
+    """Adam on flat arrays, in place, with the roundings of the NumPy expression of
+    :meth:`Adam.step_numpy` (``b1, c1m = 1 - b1, b2, c2m`` in the dtype of ``p``; ``step``
+    and ``eps`` float64; ``u``, scratch of ``p``'s dtype, rounds the float64 update to it):
+    bit-identical to it. One thread: about 0.1 ms for the 200,000 weights of the
+    120-channel network, less than a parallel launch can cost on a busy machine."""
+    for i in range(p.size):
+        gi = g[i]
+        mi = m[i] * b1
+        mi = mi + c1m * gi
+        vi = v[i] * b2
+        vi = vi + c2m * (gi * gi)
+        m[i] = mi
+        v[i] = vi
+        u[i] = step * np.float64(mi) / (np.float64(np.sqrt(vi)) + eps)
+        p[i] = p[i] - u[i]
+
+
 class Adam:
-    """Adam with bias correction; state is kept per parameter name."""
+    """Adam with bias correction; state is kept per parameter name.
+
+    :meth:`step` runs a numba kernel that gives exactly (bit for bit) the numbers of the
+    NumPy expression :meth:`step_numpy`, kept as its reference.
+    """
 
     def __init__(
         self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8
@@ -34,25 +58,60 @@ class Adam:
         self.t = 0
         self.m: dict[str, np.ndarray] = {}
         self.v: dict[str, np.ndarray] = {}
+        self._scratch: dict[str, np.ndarray] = {}
+
+    def _coefficients(self) -> tuple[float, float]:
+        """The step size and epsilon of the current step ``t`` (float64)."""
+        c1 = 1.0 - self.beta1**self.t
+        c2 = 1.0 - self.beta2**self.t
+        step = self.lr * np.sqrt(c2) / c1
+        eps = self.eps * np.sqrt(c2)  # same as eps added to the bias-corrected sqrt(v)
+        return float(step), float(eps)
 
     def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
         """One Adam update of every parameter that has a gradient."""
         self.t += 1
-        b1, b2 = self.beta1, self.beta2
-        c1 = 1.0 - b1**self.t
-        c2 = 1.0 - b2**self.t
-        step = self.lr * np.sqrt(c2) / c1
-        eps = self.eps * np.sqrt(c2)  # same as eps added to the bias-corrected sqrt(v)
+        step, eps = self._coefficients()
         for name, g in grads.items():
-            if name not in self.m:
-                self.m[name] = np.zeros_like(g)
-                self.v[name] = np.zeros_like(g)
-            m, v = self.m[name], self.v[name]
-            m *= b1
-            m += (1.0 - b1) * g
-            v *= b2
-            v += (1.0 - b2) * (g * g)
-            params[name] -= (step * m / (np.sqrt(v) + eps)).astype(params[name].dtype, copy=False)
+            p = params[name]
+            m, v, u = self._state(name, g)
+            fused = (p.flags.c_contiguous and g.flags.c_contiguous and p.shape == g.shape
+                     and p.dtype == g.dtype == m.dtype and p.dtype in (np.float32, np.float64))
+            if not fused:  # odd layouts or dtypes: the NumPy expression
+                self._update_numpy(p, g, m, v, step, eps)
+                continue
+            dt = p.dtype.type
+            coef = (dt(self.beta1), dt(1.0 - self.beta1), dt(self.beta2),
+                    dt(1.0 - self.beta2), step, eps)
+            flat = (p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), u.reshape(-1))
+            _adam_update(*flat, *coef)
+
+    def step_numpy(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        """The same update as :meth:`step` written as NumPy expressions (the reference)."""
+        self.t += 1
+        step, eps = self._coefficients()
+        for name, g in grads.items():
+            m, v, _ = self._state(name, g)
+            self._update_numpy(params[name], g, m, v, step, eps)
+
+    def _state(self, name: str, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The moments of ``name`` (zeros at first) and a scratch array of its shape."""
+        if name not in self.m:
+            self.m[name] = np.zeros_like(g)
+            self.v[name] = np.zeros_like(g)
+            self._scratch[name] = np.empty_like(g)
+        return self.m[name], self.v[name], self._scratch[name]
+
+    def _update_numpy(self, p, g, m, v, step: float, eps: float) -> None:
+        # NumPy's promotion rules fix the roundings: the moments in p's dtype (Python
+        # floats are weak scalars), the update in float64 (step and eps are np.float64),
+        # rounded to p's dtype before it is subtracted
+        b1, b2 = self.beta1, self.beta2
+        m *= b1
+        m += (1.0 - b1) * g
+        v *= b2
+        v += (1.0 - b2) * (g * g)
+        p -= (np.float64(step) * m / (np.sqrt(v) + np.float64(eps))).astype(p.dtype, copy=False)
 
 
 def make_optimizer(

@@ -14,6 +14,9 @@ from xordsim.mnist.optim import make_optimizer
 
 #: Images per forward pass in :func:`evaluate`.
 EVAL_BATCH = 500
+#: Bytes :func:`memory_estimate` adds to a pass of the fused network for the small arrays
+#: it does not itemise (indices, labels of the batch, softmax temporaries, ...).
+_SMALL_TEMPORARIES = 256 * 1024
 
 
 def memory_estimate(
@@ -24,19 +27,27 @@ def memory_estimate(
     itemsize: int = 4,
     image_size: int = IMAGE_SIZE,
     n_classes: int = N_CLASSES,
+    impl: str = "fused",
 ) -> dict[str, int]:
     """Bytes the arrays of :func:`train` and :func:`evaluate` need at their peak, by part.
 
     From the shapes they allocate (float32: ``itemsize`` 4), with B images per pass and
-    ``D = (Ho // 2)^2 C`` pooled features, ``Ho = image_size - f + 1``:
+    ``D = (Ho // 2)^2 C`` pooled features, ``Ho = image_size - f + 1``, for the network's
+    implementation ``impl`` (:data:`xordsim.mnist.net.IMPLS`):
 
-    * ``data``: the training and test images (float32, and their uint8 source);
-    * ``model``: the parameters, their gradients and Adam's two moments;
-    * ``batch``: one training step: the batch, its im2col patches (B Ho^2 f^2), the conv
-      output or its gradient (B Ho^2 C), and the pooled activations, arg-max, ReLU mask and
-      their gradients (B D each);
+    * ``data``: the training and test images (float32, and their uint8 source), their
+      labels and the epoch's permutation (int64);
+    * ``model``: the parameters, their gradients, Adam's two moments and the scratch array
+      of its update;
+    * ``batch``: one training step: the batch and the logits; ``fused``: the pooled
+      activations and their arg-max (B D each), the transposed fully connected weight, the
+      per-image filter gradients (B f^2 C) and the new gradients while the last step's are
+      still referenced; ``reference``: the im2col patches
+      (B Ho^2 f^2), the conv output or its gradient (B Ho^2 C), and the pooled activations,
+      arg-max, ReLU mask and their gradients (B D each);
     * ``eval``: one forward pass of :func:`evaluate` (``EVAL_BATCH`` images);
-    * ``update``: the temporaries of one Adam update (about three parameter-sized arrays).
+    * ``update``: the temporaries of one optimiser update (Adam: none; SGD: one
+      parameter-sized array).
 
     ``total`` = data + model + max(batch, eval, update): the passes and the update never
     overlap. It errs on the large side (by at most about 1.5x).
@@ -44,23 +55,34 @@ def memory_estimate(
     c, f = net.channels, net.filter_size
     ho = max(image_size - f + 1, 0)
     d = (ho // 2) ** 2 * c
-    params = (c * f * f + c + d * n_classes + n_classes) * itemsize
-    moments = 2 * params if config.optimizer == "adam" else 0
+    n_params = c * f * f + c + d * n_classes + n_classes
+    params = n_params * itemsize
+    adam = config.optimizer == "adam"
+    fused = impl == "fused"
+    moments = 3 * params if adam else 0
 
     def one_pass(b: int, backward: bool) -> int:
         pixels = b * image_size * image_size * itemsize
+        logits = 4 * b * n_classes * 8
+        if fused:
+            fct = d * n_classes * itemsize
+            # backward: the activations and arg-max kept, the per-image filter gradients,
+            # and the new gradients while the previous step's are still referenced
+            kept = (b * d * (itemsize + 1) + b * (f * f + 1) * c * itemsize + params
+                    if backward else 0)
+            return pixels + logits + fct + kept + _SMALL_TEMPORARIES
         cols = b * ho * ho * f * f * itemsize
         conv = b * ho * ho * c * itemsize
         pooled = b * d * ((3 * itemsize + 2) if backward else (2 * itemsize + 1))
-        logits = 4 * b * n_classes * 8
         return pixels + cols + conv + pooled + logits
 
     parts = {
-        "data": (n_train + n_test) * image_size * image_size * (itemsize + 1),
+        "data": ((n_train + n_test) * (image_size * image_size * (itemsize + 1) + 8)
+                 + n_train * 8),
         "model": 2 * params + moments,
         "batch": one_pass(min(config.batch_size, n_train), True),
         "eval": one_pass(min(EVAL_BATCH, n_test), False),
-        "update": 3 * params,
+        "update": 0 if adam else params,
     }
     parts["total"] = (parts["data"] + parts["model"]
                       + max(parts["batch"], parts["eval"], parts["update"]))
