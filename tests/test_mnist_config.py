@@ -99,9 +99,13 @@ def test_memory_estimate_matches_the_traced_peak(channels, filter_size, batch, n
     from xordsim.mnist.train import evaluate, memory_estimate, train
 
     rng = np.random.default_rng(0)
-    warm = ConvNet.create(2, filter_size)  # compile the numba kernels outside the trace
-    train(warm, rng.random((4, 28, 28), dtype=np.float32), np.zeros(4, int),
-          TrainConfig(epochs=1, batch_size=4))
+    # compile (or load) every numba kernel the traced run uses outside the trace: the fused
+    # layers pick their loop order by the channel count and go parallel by the call's size,
+    # so warm up with the same channels, batch size, optimizer and evaluation size
+    warm = ConvNet.create(channels, filter_size)
+    train(warm, rng.random((batch, 28, 28), dtype=np.float32), np.zeros(batch, int),
+          TrainConfig(epochs=1, batch_size=batch, optimizer=optimizer))
+    evaluate(warm, rng.random((n_test, 28, 28), dtype=np.float32), np.zeros(n_test, int))
     net_cfg = NetConfig(channels=channels, filter_size=filter_size)
     cfg = TrainConfig(epochs=1, batch_size=batch, optimizer=optimizer)
     tracemalloc.start()
