@@ -501,9 +501,14 @@ def _which_measure(results: Results) -> Finding | None:
     falls = [r["measure"] for r in reps if str(r["falls_with_k"]) == "True"]
     rises = [r["measure"] for r in reps if isinstance(r["ratio_last_first"], float)
              and r["ratio_last_first"] > 1.1]
+    def ratio(r: dict) -> str:
+        v = r["ratio_last_first"]
+        return (f"median at the largest k / at the smallest k = {sig(v)}"
+                if isinstance(v, float) and math.isfinite(v)
+                else "no ratio: a median of 0 at the smallest or largest k")
+
     numbers = [Number(f"{r['measure']}: Kendall tau-b with the exact test error over runs",
-                      r["tau"], note=f"median at the largest k / at the smallest k = "
-                                     f"{sig(r['ratio_last_first'])}")
+                      r["tau"], note=ratio(r))
                for r in reps if r["flag"] == "ok" and isinstance(r["tau"], float)]
     const = [r["measure"] for r in reps if r["flag"] != "ok"]
     text = (f"Medians over {runs} runs per k: falling with k (largest-k median below 0.9 x "
