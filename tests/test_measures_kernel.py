@@ -3,6 +3,7 @@ and the facts about N_W they rest on (issue 13)."""
 
 import numpy as np
 import pytest
+from oracles import direct_features
 
 from xordsim._validate import InputError
 from xordsim.data import decoy_training_set, mask_counts, sample_mask_counts, uniform_distribution
@@ -18,24 +19,6 @@ from xordsim.model import outputs_all_masks
 from xordsim.patterns import PATTERNS, mask_of, point_masks
 
 M = mask_of
-
-
-def direct_features(w: np.ndarray) -> np.ndarray:
-    """1{max_{l∈A} w·p_l > 0}·p_{l*(A)} on the 16 masks, (N, 16, 2), straight from the
-    definition: a running argmax over the members with strict '>' (ties to the lowest
-    index). Independent of the sector construction of xord_h_inf."""
-    resp = w @ PATTERNS.T.astype(float)
-    out = np.zeros((w.shape[0], 16, 2))
-    for mask in range(1, 16):
-        best = np.full(w.shape[0], -np.inf)
-        star = np.zeros(w.shape[0], np.int64)
-        for l in range(4):
-            if mask >> l & 1:
-                better = resp[:, l] > best
-                best = np.where(better, resp[:, l], best)
-                star = np.where(better, l, star)
-        out[:, mask] = PATTERNS[star] * (best > 0)[:, None]
-    return out
 
 
 def test_h_inf_matches_monte_carlo_over_a_million_gaussian_filters():

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from oracles import direct_features
 
 from xordsim._validate import InputError
 from xordsim.data import decoy_training_set, mask_counts, sample_mask_counts, uniform_distribution
@@ -31,23 +32,6 @@ def away_from_kinks(rng, k, margin=0.05):
         if min(abs(s), abs(t), abs(abs(s) - abs(t))) > margin:
             out[j] = w
             j += 1
-    return out
-
-
-def direct_features(w: np.ndarray) -> np.ndarray:
-    """1{max_{l∈A} w·p_l > 0}·p_{l*(A)} on the 16 masks, (N, 16, 2), from the definition
-    (running argmax with strict '>': ties to the lowest index)."""
-    resp = w @ PATTERNS.T.astype(float)
-    out = np.zeros((w.shape[0], 16, 2))
-    for mask in range(1, 16):
-        best = np.full(w.shape[0], -np.inf)
-        star = np.zeros(w.shape[0], np.int64)
-        for l in range(4):
-            if mask >> l & 1:
-                better = resp[:, l] > best
-                best = np.where(better, resp[:, l], best)
-                star = np.where(better, l, star)
-        out[:, mask] = PATTERNS[star] * (best > 0)[:, None]
     return out
 
 

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from oracles import tau_b_loop
 from scipy import stats
 
 from xordsim._validate import InputError
@@ -18,23 +19,6 @@ from xordsim.measures.rank import (
     rank_table,
     tied_pairs,
 )
-
-
-def tau_b_loop(x, y):
-    """τ-b = (P − Q)/√((n₀ − n₁)(n₀ − n₂)) by enumerating the pairs."""
-    n = len(x)
-    P = Q = tx = ty = 0
-    for i in range(n):
-        for j in range(i + 1, n):
-            dx, dy = x[i] - x[j], y[i] - y[j]
-            tx += dx == 0
-            ty += dy == 0
-            if dx * dy > 0:
-                P += 1
-            elif dx * dy < 0:
-                Q += 1
-    n0 = n * (n - 1) // 2
-    return (P - Q) / math.sqrt((n0 - tx) * (n0 - ty)), tx, ty
 
 
 def test_hand_example_without_ties():

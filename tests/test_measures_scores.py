@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 import pytest
+from oracles import tau_b_loop
 from scipy import stats
 
 from xordsim._validate import InputError
@@ -56,23 +57,6 @@ def random_table(seed: int = 0, replicas: int = 3, levels=(2, 3, 3)):
                          float(rng.integers(0, 3))))
     cols = [f"hp.x{i}" for i in range(len(levels))] + ["replica", "gen.gap", "mu", "coarse"]
     return pd.DataFrame(rows, columns=cols)
-
-
-def tau_b_loop(x, y):
-    """τ-b by enumerating pairs; None when undefined."""
-    n = len(x)
-    P = Q = tx = ty = 0
-    for i in range(n):
-        for j in range(i + 1, n):
-            dx, dy = x[i] - x[j], y[i] - y[j]
-            tx += dx == 0
-            ty += dy == 0
-            P += dx * dy > 0
-            Q += dx * dy < 0
-    n0 = n * (n - 1) // 2
-    if n0 in (tx, ty):
-        return None
-    return (P - Q) / math.sqrt((n0 - tx) * (n0 - ty))
 
 
 # ---------------------------------------------------------------- Kendall's τ-b
@@ -175,7 +159,7 @@ def granulated_loop(t, measure, axes):
             sub = t[sel]
             if sub[axis].nunique() < 2:
                 continue
-            tau = tau_b_loop(sub[measure].tolist(), sub["gen.gap"].tolist())
+            tau = tau_b_loop(sub[measure].tolist(), sub["gen.gap"].tolist())[0]
             if tau is not None:
                 taus.append(tau)
         psis[axis] = float(np.mean(taus)) if taus else float("nan")
