@@ -32,6 +32,7 @@ from xordsim.measures.ntk import (
     ntk_all_masks,
     ntk_spectrum,
     result_ntk_spectra,
+    training_set_spectra,
     xord_ntk_gram,
 )
 from xordsim.measures.rank import (
@@ -63,7 +64,8 @@ __all__ = [
     "granulated_kendall", "kendall_tau", "lazy_diagnostics", "lazy_lr", "lazy_predictor",
     "lazy_squared_limit", "lazy_test_error", "ntk_all_masks", "ntk_spectrum", "rank_agreement",
     "rank_table", "register", "relative_kernel_change", "relative_weight_change",
-    "result_ntk_spectra", "sector_change_fraction", "sign_error", "unit_capacity_impact",
+    "result_ntk_spectra", "sector_change_fraction", "sign_error", "training_set_spectra",
+    "unit_capacity_impact",
     "unregister", "xord_capacity_measures", "xord_complexity", "xord_gram", "xord_h_inf",
     "xord_ntk_gram", "xord_unit_capacity_impact",
 ]

@@ -73,28 +73,14 @@ def _capacity_measure(key: str):
     return fn
 
 
-#: Width the NTK spectra pad every training set's groups to (at most 2 x 15 distinct
-#: (pattern set, label) groups), so that the eigenvalues of a replica do not depend on the
-#: other replicas of its chunk (numpy's batched eigvalsh rounds differently per size).
-_SPECTRUM_GROUPS = 32
-
-
 def _spectra(point: TrainedPoint) -> dict:
     def compute():
         g = _groups(point)
-        G = max(_SPECTRUM_GROUPS, g.mask.shape[1])
-        masks = np.zeros((g.mask.shape[0], G), dtype=g.mask.dtype)
-        counts = np.zeros((g.count.shape[0], G), dtype=g.count.dtype)
-        masks[:, :g.mask.shape[1]] = g.mask
-        counts[:, :g.count.shape[1]] = g.count
-        out = {}
-        for when, w, u in (("init", point.w0, point.u0), ("final", point.w, point.u)):
-            ok = np.all(np.isfinite(w), axis=(1, 2)) & np.all(np.isfinite(u), axis=(1, 2))
-            ws, us = np.where(ok[:, None, None], w, 0.0), np.where(ok[:, None, None], u, 0.0)
-            spec = ntk.ntk_spectrum(ws, us, masks, counts)
-            out[when] = {k: np.where(ok, np.asarray(v, dtype=float), np.nan)
-                         for k, v in spec.items()}
-        return out
+        spectra = ntk.training_set_spectra(point.w0, point.u0, point.w, point.u, g.mask,
+                                           g.count)
+        # a measure is a float per replica: NaN (not rank -1) where the filters diverged
+        return {when: {k: np.where(spec["n"] < 0, np.nan, np.asarray(v, dtype=float))
+                       for k, v in spec.items()} for when, spec in spectra.items()}
     return _cached(point, "spectra", compute)
 
 

@@ -257,24 +257,45 @@ def ntk_spectrum(w, u, masks, counts=None, *, normalize: bool = True,
     return {key: v[0] for key, v in out.items()} if single else out
 
 
-def result_ntk_spectra(result, *, rank_rtol: float = RANK_RTOL) -> dict[str, dict]:
+#: Width to which :func:`training_set_spectra` pads every training set's groups (at most
+#: 2 x 15 distinct (pattern set, label) groups), so that a replica's eigenvalues do not
+#: depend on the other replicas computed with it (NumPy's batched ``eigvalsh`` rounds
+#: differently per matrix size): the same numbers in any chunk of a sweep.
+SPECTRUM_GROUPS = 32
+
+
+def training_set_spectra(w0, u0, w, u, masks, counts, *,
+                         rank_rtol: float = RANK_RTOL) -> dict[str, dict]:
     """Spectrum of Θ/(2kα²) on each replica's training set at init and at the end.
 
-    ``result`` is a :class:`xordsim.engine.TrainResult`; the training sets are its
-    ``groups`` (the Gram over the n points, with repeated pattern sets). Diverged
-    replicas get NaN (rank -1). Returns ``{"init": ..., "final": ...}``, each the dict
-    of :func:`gram_spectrum` with arrays (R,).
+    ``w0, u0, w, u`` (R, k, 2); ``masks``, ``counts`` (Rd, G) the training sets' groups
+    (:class:`xordsim.model.Groups` ``mask`` and ``count``; the Gram is over the n points,
+    repeated pattern sets included), padded to :data:`SPECTRUM_GROUPS`. Replicas with
+    non-finite filters get NaN (rank and n -1). Returns ``{"init": ..., "final": ...}``,
+    each the dict of :func:`gram_spectrum` with arrays (R,).
     """
-    g = result.groups
+    masks, counts = np.asarray(masks), np.asarray(counts)
+    G = max(SPECTRUM_GROUPS, masks.shape[-1])
+    pm = np.zeros((*masks.shape[:-1], G), dtype=masks.dtype)
+    pc = np.zeros((*counts.shape[:-1], G), dtype=counts.dtype)
+    pm[..., :masks.shape[-1]] = masks
+    pc[..., :counts.shape[-1]] = counts
     out = {}
-    for name, w, u in (("init", result.w0, result.u0), ("final", result.w, result.u)):
-        ok = np.all(np.isfinite(w), axis=(1, 2)) & np.all(np.isfinite(u), axis=(1, 2))
-        ws, us = np.where(ok[:, None, None], w, 0.0), np.where(ok[:, None, None], u, 0.0)
-        spec = ntk_spectrum(ws, us, g.mask, g.count, rank_rtol=rank_rtol)
-        spec = {key: np.where(ok, v, -1 if key in ("rank", "n") else np.nan)
-                for key, v in spec.items()}
-        out[name] = spec
+    for name, a, b in (("init", w0, u0), ("final", w, u)):
+        ok = np.all(np.isfinite(a), axis=(1, 2)) & np.all(np.isfinite(b), axis=(1, 2))
+        ws, us = np.where(ok[:, None, None], a, 0.0), np.where(ok[:, None, None], b, 0.0)
+        spec = ntk_spectrum(ws, us, pm, pc, rank_rtol=rank_rtol)
+        out[name] = {key: np.where(ok, v, -1 if key in ("rank", "n") else np.nan)
+                     for key, v in spec.items()}
     return out
+
+
+def result_ntk_spectra(result, *, rank_rtol: float = RANK_RTOL) -> dict[str, dict]:
+    """:func:`training_set_spectra` of a :class:`xordsim.engine.TrainResult` (its
+    ``groups`` are the training sets)."""
+    g = result.groups
+    return training_set_spectra(result.w0, result.u0, result.w, result.u, g.mask, g.count,
+                                rank_rtol=rank_rtol)
 
 
 def finite_width_complexity(w0, u0, counts, output_scale: float = 1.0, *,
