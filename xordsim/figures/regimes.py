@@ -193,7 +193,7 @@ def lazy_rich_rows(s: dict, seed: int, store: Path) -> list[list]:
                 adiff = float(diff.mean()) if diff.size else math.nan
                 rows.append([
                     int(k), float(sd), float(a), lr, 4 * lr * k * a * a, k * a * sd,
-                    s["c_eta"] / (16 * k ** 1.5), *_status_counts(r), *_frac_ci(r),
+                    default_init_std(k, s["c_eta"]), *_status_counts(r), *_frac_ci(r),
                     *_mean_ci(r), *_bounded(lz, _ci_seed(seed, "lazy-rich", k, sd, a)),
                     adiff, float((diff <= EQUAL_TOL).mean()) if diff.size else math.nan,
                     *wc, *kc, _median_q(r, "lazy.sector_change")[0], lazy,
@@ -365,7 +365,7 @@ def build_lazy_rich(s: dict, seed: int, out_dir: Path, quiet: bool, store: Path)
                                                          a[sel, fc + 2] - a[sel, fc]],
                                     fmt=mk + "-", color=color, capsize=2, ms=3)
                 for row in range(3):
-                    axes[row, j].axvline(s["c_eta"] / (16 * k ** 1.5), color=color, lw=0.6,
+                    axes[row, j].axvline(default_init_std(k, s["c_eta"]), color=color, lw=0.6,
                                          ls=":")
             axes[0, j].set_title(f"alpha = {al:g}")
             for row in range(3):
