@@ -235,6 +235,11 @@ def _wait_for(pred, timeout: float, what: str):
         time.sleep(0.02)
 
 
+def _finished(points) -> list:
+    """The point files (pathlib's glob also matches the hidden temporary files)."""
+    return [p for p in points.glob("*.parquet") if not p.name.startswith(".")]
+
+
 def test_sigkill_then_resume_computes_only_the_rest(tmp_path):
     from xordsim.sweep import load, load_spec, run
 
@@ -247,13 +252,13 @@ def test_sigkill_then_resume_computes_only_the_rest(tmp_path):
                              "--out", str(out), "--quiet"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        _wait_for(lambda: points.is_dir() and len(list(points.glob("*.parquet"))) >= 2
+        _wait_for(lambda: points.is_dir() and len(_finished(points)) >= 2
                   or proc.poll() is not None, 120, "two points")
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the sweep ended before it was killed"
-    done = len(list(points.glob("*.parquet")))
+    done = len(_finished(points))  # a temporary .ID.parquet in flight is not a point
     total = len(load_spec(spec_file).points)
     assert 2 <= done < total
     rec = run(spec_file, out, quiet=True)
@@ -321,12 +326,12 @@ def test_a_killed_dask_worker_changes_no_number(tmp_path, in_process_table):
         thread = threading.Thread(target=sweep)
         thread.start()
         points = out / "points"
-        _wait_for(lambda: points.is_dir() and any(points.glob("*.parquet")) or errors,
+        _wait_for(lambda: points.is_dir() and _finished(points) or errors,
                   120, "a first point")
         busy = []
         _wait_for(lambda: busy.extend(w for w, keys in client.processing().items() if keys)
                   or busy or errors, 60, "a busy worker")
-        n_before = len(list(points.glob("*.parquet")))
+        n_before = len(_finished(points))
         os.kill(pids[busy[0]], signal.SIGKILL)  # it holds a task: the task is lost
         thread.join(240)
         assert not thread.is_alive()
