@@ -99,6 +99,10 @@ def test_registered_as_sweeps_with_declared_settings():
         FIGURES["measures"].resolve({"data": "shared"})
     with pytest.raises(InputError, match="ks must list distinct"):
         FIGURES["ntk-eigen"].resolve({"ks": (2, 2)})
+    # the figure's own setting is named, not the sweep spec's fixed.d
+    with pytest.raises(InputError, match=r"^d must be >= 4 with data = decoy.*got 3$"):
+        FIGURES["measures"].resolve({"data": "decoy", "d": 3})
+    assert FIGURES["measures"].resolve({"data": "fresh", "d": 3})["d"] == 3
 
 
 # ----------------------------------------------------------------------------------------

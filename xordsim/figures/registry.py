@@ -229,6 +229,13 @@ def _check_xord(s: dict) -> None:
     _distinct(s, "ks", *(("gammas",) if "gammas" in s else ()))
 
 
+def _check_measures(s: dict) -> None:
+    _check_xord(s)
+    if s["data"] == "decoy" and s["d"] < 4:
+        raise InputError(f"d must be >= 4 with data = decoy (a diverse positive holds all 4 "
+                         f"patterns), got {s['d']}")
+
+
 def _check_sample_complexity(s: dict) -> None:
     _distinct(s, "ms")
     if s["k_small"] == s["k"]:
@@ -401,7 +408,7 @@ FIGURES: dict[str, FigureSpec] = {s.name: s for s in [
                       choices=("fresh", "decoy"))),
         "xordsim.figures.explanations:build_measures",
         quick=dict(runs=50), tiny=dict(ks=(2, 8), runs=6, steps=200),
-        check=_check_xord, extra="sweep",
+        check=_check_measures, extra="sweep",
         sweep="xordsim.figures.explanations:measures_sweep"),
     FigureSpec(
         "ntk-eigen", "Spectrum of the empirical NTK at initialization against k",
