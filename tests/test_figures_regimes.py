@@ -141,6 +141,33 @@ def test_step_helps_and_benefit_end():
     assert benefit_end([5], []) == 5
 
 
+def test_lazy_rich_rings_mark_where_the_benefit_ends(drawn, tmp_path, monkeypatch):
+    """The top row rings, per output scale, exactly the (sigma, test error) points whose k
+    is the CSV's benefit_ends_at_k (redrawn from the stored sweep, nothing recomputed)."""
+    import numpy as np
+
+    from xordsim.figures import regimes
+
+    a, *_, rows = drawn["lazy-rich"]
+    s = FIGURES["lazy-rich"].resolve(mode="tiny")
+    figs = []
+    real = regimes.save_figure
+    monkeypatch.setattr(regimes, "save_figure",
+                        lambda fig, *args, **kw: figs.append(fig) or real(fig, *args, **kw))
+    caption, _ = regimes.build_lazy_rich(s, 3, tmp_path, True, a / "sweeps" / "lazy-rich")
+    (fig,) = figs
+    top = [ax for ax in fig.axes if ax.get_title().startswith("alpha = ")]
+    assert len(top) == len(s["output_scales"])
+    for ax, al in zip(top, s["output_scales"], strict=True):
+        rings = [ln for ln in ax.get_lines() if ln.get_marker() == "o"
+                 and ln.get_markerfacecolor() == "none" and ln.get_markeredgecolor() == "k"]
+        want = sorted(float(r["init_std"]) for r in rows if float(r["output_scale"]) == al
+                      and float(r["benefit_ends_at_k"]) == int(r["k"]))
+        got = sorted(np.concatenate([ln.get_xdata() for ln in rings]).tolist()) if rings else []
+        assert got == want, (al, got, want)
+    assert "black ring" in caption
+
+
 def test_lazy_rich_benefit_of_k_columns_and_caption(drawn):
     """Each step up in k is judged from the CSV's intervals; the k at which the benefit
     ends, its k alpha sigma and laziness follow from them; the caption quotes every mean

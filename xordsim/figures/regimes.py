@@ -354,7 +354,7 @@ def build_lazy_rich(s: dict, seed: int, out_dir: Path, quiet: bool, store: Path)
                 plot_bounded_means(axes[0, j], x, a[sel, te], a[sel, te + 1], a[sel, te + 2],
                                    err_floor, color=color, marker=mk, label=f"k = {k}")
                 axes[0, j].plot(x, np.maximum(a[sel, lz], err_floor), ls="--", color=color,
-                                lw=1, label="dashed: lazy predictor (mean), colour of its k"
+                                lw=1, label="dashed: lazy predictor, k's colour"
                                 if i == 0 else None)
                 plot_bounded_means(axes[1, j], x, a[sel, wc], a[sel, wc + 1], a[sel, wc + 2],
                                    chg_floor, color=color, marker=mk)
@@ -367,6 +367,14 @@ def build_lazy_rich(s: dict, seed: int, out_dir: Path, quiet: bool, store: Path)
                 for row in range(3):
                     axes[row, j].axvline(default_init_std(k, s["c_eta"]), color=color, lw=0.6,
                                          ls=":")
+            # ring: at each sigma, the k from which a larger k no longer helps
+            be = c["benefit_ends_at_k"]
+            ends = a[(a[:, 2] == al) & (a[:, 0] == a[:, be])]
+            if len(ends):
+                axes[0, j].plot(ends[:, 1], np.maximum(ends[:, te], err_floor), "o", ms=9,
+                                mfc="none", mec="k", mew=0.9, zorder=5,
+                                label="ring: larger k stops helping"
+                                if j == 0 else None)
             axes[0, j].set_title(f"alpha = {al:g}")
             for row in range(3):
                 axes[row, j].set(xscale="log", yscale="log")
@@ -383,7 +391,7 @@ def build_lazy_rich(s: dict, seed: int, out_dir: Path, quiet: bool, store: Path)
         axes[1, 0].set_ylabel("rel. weight\nchange")
         axes[2, 0].set_ylabel("rel. kernel\nchange")
         axes[3, 0].set_ylabel("fraction\nconverged")
-        _figure_legend(fig, ncol=3)
+        _figure_legend(fig, ncol=2)
     nconv = int(a[:, c["converged_runs"]].sum())
     ntot = int(a[:, c["runs"]].sum())
     caption = (
@@ -395,7 +403,9 @@ def build_lazy_rich(s: dict, seed: int, out_dir: Path, quiet: bool, store: Path)
         f"fraction of runs converged (hinge loss 0 within T, 95% "
         f"Clopper-Pearson), against the init std sigma; one column per output scale alpha, "
         f"one colour per k; dotted verticals: the paper's sigma_g = c_eta/(16 k^1.5) of each "
-        f"k. {s['runs']} runs per point, fresh training set and antisymmetric init (u = w, "
+        f"k; black ring: at each sigma, the k from which no step up in k lowers the error "
+        f"(benefit_ends_at_k; none where the largest k still helps). {s['runs']} runs per "
+        f"point, fresh training set and antisymmetric init (u = w, "
         f"N_0 = 0) per run, lr = c_eta/(k alpha^2) so that the function-space step "
         f"4 lr k alpha^2 = {fmt.sig(4 * s['c_eta'], 3)} at every point (a sweep, store "
         f"{SWEEPS}/lazy-rich). "
