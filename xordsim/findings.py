@@ -548,6 +548,141 @@ def _singular_ntk(results: Results) -> Finding | None:
     return Finding(text, numbers, [link], OBSERVED if c == n else NOT_OBSERVED)
 
 
+@finding("rank-agreement", "A related paper's measure ranks XORD networks by their exact "
+         "generalization gap better than the number of parameters (granulated Kendall Psi)")
+def _rank_agreement(results: Results) -> Finding | None:
+    rows = results.csv("rank-agreement")
+    if rows is None:
+        return Finding.not_computed("The rank-agreement figure was not drawn in this run.")
+    from xordsim.figures.benchmark import BASELINE, ORACLE, headline
+
+    link = results.figure_link("rank-agreement")
+    settings = results.figure("rank-agreement")["settings"]
+    scores: dict = {}
+    for r in rows:
+        lo = r["ci95_low"] if isinstance(r["ci95_low"], float) else math.nan
+        hi = r["ci95_high"] if isinstance(r["ci95_high"], float) else math.nan
+        scores.setdefault(r["measure"], {})[r["score"]] = (float(r["estimate"]), lo, hi)
+    measures = [{"measure": m, "scores": sc} for m, sc in scores.items()]
+    measures.sort(key=lambda r: -r["scores"]["psi"][0] if math.isfinite(r["scores"]["psi"][0])
+                  else math.inf)
+    if BASELINE not in scores or not measures:
+        return Finding.not_computed(f"The rank-agreement figure of this run has no {BASELINE} "
+                                    "column.", links=[link])
+    head = headline(measures)
+    networks = int(next(iter(scores.values()))["networks"][0])
+    note = (f"95% percentile bootstrap over the seeds, {settings.get('n_boot')} draws; "
+            f"target {settings.get('target')}")
+
+    def number(m: str) -> Number:
+        e, lo, hi = scores[m]["psi"]
+        return Number(f"{m}: granulated Kendall Psi", e, lo, hi, note=note)
+
+    shown = [m for m in dict.fromkeys([head["best"], BASELINE, ORACLE, *head["clearly"]])
+             if m is not None and m in scores and math.isfinite(scores[m]["psi"][0])]
+    text = (f"Grid {settings.get('grid')}, {networks} networks: the best measure by Psi "
+            f"(apart from the oracle) is {head['best']}; {BASELINE} has Psi "
+            f"{prob(head['baseline_psi'][0])}. Measures of the related papers (Neyshabur et "
+            f"al., Arora et al., lazy training) with a higher Psi than {BASELINE}: "
+            f"{', '.join(head['higher']) or 'none'}; with the whole 95% interval above "
+            f"{BASELINE}'s interval: {', '.join(head['clearly']) or 'none'} (of "
+            f"{len(head['related'])} scored).")
+    return Finding(text, [number(m) for m in shown], [link],
+                   OBSERVED if head["clearly"] else NOT_OBSERVED)
+
+
+def _ends(rows: list[dict], key: str) -> tuple[dict, dict]:
+    """The rows at the smallest and the largest value of ``key``."""
+    ordered = sorted(rows, key=lambda r: r[key])
+    return ordered[0], ordered[-1]
+
+
+def _mean_at(rows: list[dict], key: str, value, column: str) -> float:
+    vals = [r[column] for r in rows if r[key] == value and isinstance(r[column], float)]
+    return sum(vals) / len(vals) if vals else math.nan
+
+
+@finding("four-explanations", "The four explanations side by side: what each predicts as "
+         "width grows, and whether this run shows it")
+def _four_explanations(results: Results) -> Finding | None:
+    """One line per explanation, each from its own figure of this run: exploration and
+    clustering (Brutzkus & Globerson; the exact XORD test error of ``measures``), norm-based
+    capacity (Neyshabur et al.; ``capacity-width``), the kernel complexity (Arora et al.;
+    ``random-labels``) and lazy training (``mnist-lazy``)."""
+    parts, numbers, links, held = [], [], [], []
+    rows = results.csv("measures")
+    if rows is not None:
+        err = [r for r in rows if r["measure"] == "test_error"]
+        lo, hi = _ends(err, "k")
+        ok = hi["error_mean"] < lo["error_mean"]
+        held.append(ok)
+        links.append(results.figure_link("measures"))
+        parts.append(f"exploration and clustering (XORD, exact): mean test error "
+                     f"{prob(lo['error_mean'])} at k = {int(lo['k'])}, {prob(hi['error_mean'])}"
+                     f" at k = {int(hi['k'])} ({'falls' if ok else 'does not fall'} with k)")
+        for r in (lo, hi):
+            numbers.append(Number(f"XORD mean exact test error at k = {int(r['k'])}",
+                                  r["error_mean"], r["error_ci95_low"], r["error_ci95_high"],
+                                  note=f"{int(r['runs'])} runs, 95% CI"))
+    rows = results.csv("capacity-width")
+    if rows is not None:
+        hs = sorted({r["h"] for r in rows})
+        bounds = ("Our bound", "VC bound", "Fro bound", "Spec_Fro bound", "L1max bound")
+        ratio = {b: _mean_at(rows, "h", hs[-1], b) / _mean_at(rows, "h", hs[0], b)
+                 for b in bounds}
+        ok = all(ratio["Our bound"] < ratio[b] for b in bounds[1:])
+        held.append(ok)
+        links.append(results.figure_link("capacity-width"))
+        others = ", ".join(f"{b} x{sig(ratio[b], 2)}" for b in bounds[1:])
+        parts.append(f"norm-based capacity (MNIST two-layer nets, h = {int(hs[0])} to "
+                     f"{int(hs[-1])}): Neyshabur et al.'s bound x{sig(ratio['Our bound'], 2)}"
+                     f" against {others} ({'the smallest growth' if ok else 'not the smallest'}"
+                     f"); mean test error {prob(_mean_at(rows, 'h', hs[0], 'test_error'))} -> "
+                     f"{prob(_mean_at(rows, 'h', hs[-1], 'test_error'))}")
+        numbers += [Number(f"capacity-width: {b} at h = {int(hs[-1])} / at h = {int(hs[0])}",
+                           ratio[b], note="mean over seeds") for b in bounds]
+    rows = results.csv("random-labels")
+    if rows is not None:
+        lo, hi = _ends(rows, "p")
+        ok = hi["complexity"] > lo["complexity"]
+        held.append(ok)
+        links.append(results.figure_link("random-labels"))
+        dev = max(r["max_rel_deviation"] for r in rows)
+        parts.append(f"kernel complexity (MNIST, two digits, Arora et al.'s net): "
+                     f"sqrt(2 y^T (H^inf)^-1 y / n) = {sig(lo['complexity'])} with true labels "
+                     f"and {sig(hi['complexity'])} with a fraction p = {sig(hi['p'])} "
+                     f"randomized ({'higher' if ok else 'not higher'}); test error "
+                     f"{prob(lo['test_error'])} -> {prob(hi['test_error'])}; the loss curve "
+                     f"predicted from H^inf is off by up to {sig(dev, 2)} (relative)")
+        for r in (lo, hi):
+            numbers.append(Number(f"random-labels: test error at p = {sig(r['p'])}",
+                                  r["test_error"], r["test_error_ci95_low"],
+                                  r["test_error_ci95_high"],
+                                  note=f"{int(r['n_test'])} test images, 95% Clopper-Pearson"))
+    rows = results.csv("mnist-lazy")
+    if rows is not None:
+        good = [r for r in rows if not r["diverged"]]
+        if good:
+            lo, hi = _ends(good, "channels")
+            ok = hi["rel_kernel_change"] < lo["rel_kernel_change"]
+            held.append(ok)
+            links.append(results.figure_link("mnist-lazy"))
+            parts.append(f"lazy training (the conv net of Sec. 7, C = {int(lo['channels'])} to "
+                         f"{int(hi['channels'])} channels): relative kernel change "
+                         f"{sig(lo['rel_kernel_change'], 2)} -> {sig(hi['rel_kernel_change'], 2)}"
+                         f", relative weight change {sig(lo['rel_weight_change'], 2)} -> "
+                         f"{sig(hi['rel_weight_change'], 2)} (lazy would be both << 1)")
+            numbers += [Number(f"mnist-lazy: relative kernel change at C = "
+                               f"{int(r['channels'])}", r["rel_kernel_change"],
+                               note="one network") for r in (lo, hi)]
+    if not parts:
+        return Finding.not_computed("None of the figures measures, capacity-width, "
+                                    "random-labels, mnist-lazy was drawn in this run.")
+    text = ("As width grows: " + "; ".join(parts) + ". Each line is the direction its "
+            "explanation predicts; " + f"{sum(held)} of {len(held)} hold in this run.")
+    return Finding(text, numbers, links, OBSERVED if all(held) else NOT_OBSERVED)
+
+
 __all__ = ["EXACT", "FINDINGS", "Finding", "FindingSpec", "Link", "NOT_COMPUTED",
            "NOT_OBSERVED", "Number", "OBSERVED", "Results", "STATUS_TEXT", "evaluate",
            "figure_anchor", "finding", "row_anchors", "slug"]

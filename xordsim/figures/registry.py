@@ -28,17 +28,27 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from xordsim._validate import InputError, Param, parse_declared
-from xordsim.config import EXTRAS, GDConfig
+from xordsim._validate import InputError, Param, check_memory, parse_declared
+from xordsim.config import (
+    BENCHMARK_STUDIES,
+    EXTRAS,
+    SCORE_N_BOOT,
+    SCORE_TARGET,
+    GDConfig,
+)
 from xordsim.mnist.config import (
+    ARORA_KAPPA,
     CENTER_NORM,
     CLUSTERS,
+    FC_WIDTH,
     FIG4B_LR,
     FIGURE_MIN_STEPS,
+    MAX_WIDTH,
     SMALL_CHANNELS,
     DataConfig,
     NetConfig,
     TrainConfig,
+    fc_run_bytes,
 )
 
 #: Modes of :meth:`FigureSpec.resolve`: the defaults, ``reproduce --quick``, the tests.
@@ -303,7 +313,82 @@ def _check_fig4b(s: dict) -> None:
                              f"networks train that long); got {factor} * {s[key]}")
 
 
+#: Figure mnist-lazy (xordsim.mnist.lazy; settings and their cost in docs/mnist.md,
+#: "Kernel and lazy training"): the Fig. 4a training settings on a smaller training set.
+_MNIST_LAZY = (
+    Param("channels_list", "ints", (4, 8, 16, 32, 64, 120, 256),
+          "channel counts C, one network each", low=1, high=_NET["channels"].high),
+    Param("ntk_images", "int", 100, "training images n of the NTK Gram (the full block matrix "
+          "is 10n x 10n; at most n_train)", low=2, high=2000),
+    Param("lr_channels", "ints", (4, 32, 256), "channel counts of the learning-rate grid",
+          low=1, high=_NET["channels"].high),
+    Param("lrs", "floats", (1e-3, 3e-3, 1e-2, 3e-2, 1e-1), "learning rates of the grid", low=0,
+          low_open=True),
+    Param("lr_criterion", "str", "train_loss", "what picks the best lr of a width: the final "
+          "training loss or the test error", choices=("train_loss", "test_error")),
+)
+
+
+def _mnist_lazy_common() -> tuple[Param, ...]:
+    changed = {"n_train": 1000, "epochs": 12, "min_steps": 0}
+    return tuple(_with(p, changed[p.name]) if p.name in changed else p
+                 for p in _mnist_common(_TRAIN["lr"].default))
+
+
+def _check_mnist_lazy(s: dict) -> None:
+    _check_mnist(s)
+    _distinct(s, "channels_list", "lr_channels", "lrs")
+    if s["ntk_images"] > s["n_train"]:
+        raise InputError(f"ntk_images must be at most n_train = {s['n_train']}; got "
+                         f"{s['ntk_images']}")
+
+
+#: Figure random-labels (xordsim.mnist.random_labels; Arora et al.'s random-label
+#: experiment on two digit classes of mnist5k; settings and their cost in docs/mnist.md,
+#: "Random labels").
+_RANDOM_LABELS = (
+    Param("classes", "ints", (0, 1), "the two digit classes of the binary task (the first "
+          "gets label +1)", low=0, high=9),
+    Param("n_train", "int", 500, "training images (stratified; n_train + n_test <= 1000, the "
+          "2 x 500 images of the two classes in mnist5k)", low=2, high=999),
+    Param("n_test", "int", 500, "held-out test images of the two classes (true labels)",
+          low=1, high=998),
+    dataclasses.replace(FC_WIDTH, default=2000, help="hidden units m of Arora et al.'s net "
+                        "(their experiments: 10^4; cost grows as m)"),
+    ARORA_KAPPA,
+    Param("lr_scale", "float", 1.0, "the GD step is eta = lr_scale / lambda_max(H^inf) "
+          "(Theorem 4.1 needs eta < 2 / lambda_max)", low=0, high=2, low_open=True,
+          high_open=True),
+    _cfg("steps", 300, low=1, help="T, the full-batch GD steps of every run"),
+    Param("fractions", "floats", (0.0, 0.2, 0.4, 0.6, 0.8, 1.0), "fractions p of the "
+          "training labels replaced by uniform +-1 draws, one run each", low=0, high=1),
+    Param("loss_tol", "float", 0.01, "a run counts as converged when ||y - u(T)||^2 / n is "
+          "at most this", low=0, high=1, low_open=True),
+    Param("dtype", "str", "float32", "floating-point type of the network and of GD",
+          choices=("float32", "float64")),
+)
+
+
+def _check_random_labels(s: dict) -> None:
+    if len(s["classes"]) != 2 or s["classes"][0] == s["classes"][1]:
+        raise InputError(f"classes must name two different digits, got "
+                         f"{','.join(map(str, s['classes']))}")
+    if s["n_train"] + s["n_test"] > 1000:
+        raise InputError(f"n_train + n_test must be at most 1000 (two classes of mnist5k); "
+                         f"got {s['n_train']} + {s['n_test']}")
+    _distinct(s, "fractions")
+
+
 _MNIST_REQUIRES = EXTRAS["mnist"]
+#: capacity-width's default training-set size (docs/mnist.md: its cost).
+CAPACITY_N_TRAIN = 250
+
+
+def _check_capacity_width(s: dict) -> None:
+    _check_mnist(s)
+    _distinct(s, "widths")
+    check_memory("widths", fc_run_bytes(max(s["widths"]), s["n_train"], s["n_test"]),
+                 "arrays of the widest net")
 
 FIGURES: dict[str, FigureSpec] = {s.name: s for s in [
     FigureSpec(
@@ -401,6 +486,52 @@ FIGURES: dict[str, FigureSpec] = {s.name: s for s in [
         extra="mnist", requires=_MNIST_REQUIRES, check=_check_fig4b,
         tiny_reproduce=False),
     FigureSpec(
+        "mnist-lazy", "The conv net's NTK and lazy training against width (MNIST)",
+        _schema(*_mnist_lazy_common(), *_MNIST_LAZY),
+        "xordsim.mnist.lazy:build_mnist_lazy",
+        quick=dict(n_train=300, n_test=300, epochs=2, min_steps=0, channels_list=(4, 16, 64),
+                   ntk_images=30, lr_channels=(4, 64), lrs=(1e-3, 1e-2)),
+        tiny=dict(n_train=60, n_test=40, epochs=1, min_steps=0, batch_size=30,
+                  channels_list=(2, 4), ntk_images=6, lr_channels=(2, 4), lrs=(1e-3, 1e-2)),
+        extra="mnist", requires=_MNIST_REQUIRES, check=_check_mnist_lazy,
+        tiny_reproduce=False),
+    FigureSpec(
+        "random-labels", "Random labels: complexity, test error and training speed (MNIST)",
+        _schema(*_RANDOM_LABELS),
+        "xordsim.mnist.random_labels:build_random_labels",
+        quick=dict(n_train=200, n_test=200, width=500, steps=100, fractions=(0.0, 0.5, 1.0)),
+        tiny=dict(n_train=40, n_test=40, width=100, steps=20, fractions=(0.0, 1.0)),
+        extra="mnist", requires=_MNIST_REQUIRES, check=_check_random_labels,
+        tiny_reproduce=False),
+    FigureSpec(
+        "capacity-width", "Capacity against width: measures and bounds of two-layer ReLU "
+        "nets on MNIST (Neyshabur et al.)",
+        _schema(_DATA["dataset"],
+                dataclasses.replace(_DATA["data_dir"], help="directory of the IDX files "
+                                    "(mnist, fashion-mnist)"),
+                _with(_DATA["n_train"], CAPACITY_N_TRAIN), _DATA["n_test"],
+                Param("widths", "ints", tuple(2 ** i for i in range(4, 11)),
+                      "hidden units h, one point each (the paper: 2^6 to 2^15)", low=1,
+                      high=MAX_WIDTH),
+                Param("seeds", "int", 2, "replicates per width (each its own init and batch "
+                      "order)", low=1, high=1000),
+                dataclasses.replace(_TRAIN["epochs"], default=1000, help="epoch cap (the "
+                                    "code's 1000); a run stops earlier when its training "
+                                    "loss falls below stop_loss"),
+                Param("stop_loss", "float", 0.01, "stop after the first epoch whose average "
+                      "training cross-entropy is below this (the code's 0.01)", low=0,
+                      low_open=True),
+                _TRAIN["batch_size"], _TRAIN["lr"], _with(_TRAIN["momentum"], 0.9),
+                Param("standardize", "bool", True, "standardize the pixels with the code's "
+                      "mean 0.131 and std 0.289 (false: pixels in [0, 1])"),
+                Param("delta", "float", 0.01, "delta, the probability that a bound fails",
+                      low=0, high=1, low_open=True, high_open=True)),
+        "xordsim.mnist.capacity:build_capacity_width",
+        quick=dict(n_train=100, widths=(16, 64, 256), seeds=1),
+        tiny=dict(n_train=40, n_test=40, widths=(8, 32), epochs=100, stop_loss=0.2, lr=0.01),
+        extra="mnist", requires=_MNIST_REQUIRES,
+        check=_check_capacity_width, tiny_reproduce=False),
+    FigureSpec(
         "measures", "Measures of trained networks against k, beside the exact test error",
         _schema(*_XORD, _with(_KS, (2, 4, 8, 16, 32, 64, 128, 256, 512)), _with(_RUNS, 200),
                 Param("data", "str", "fresh", "training data: a fresh sampled set per run, or "
@@ -462,6 +593,18 @@ FIGURES: dict[str, FigureSpec] = {s.name: s for s in [
         quick=dict(runs=30, steps=2000),
         tiny=dict(ks=(2, 20), runs=4, steps=200, d=4, m=6),
         check=_check_xord, extra="sweep", sweep="xordsim.figures.regimes:losses_sweep"),
+    FigureSpec(
+        "rank-agreement", "Rank agreement of generalization measures with the exact "
+        "generalization gap (tau, Psi, CMI, sign error)",
+        _schema(Param("grid", "str", "xord_gen_quick",
+                      "benchmark grid: a shipped spec (xord_gen: the full grid, 7200 "
+                      "networks; xord_gen_decoy; xord_gen_quick: 576 networks) or a cut of "
+                      "the quick grid (small: 96 networks; tiny: 16)",
+                      choices=(*BENCHMARK_STUDIES, "small", "tiny")),
+                SCORE_TARGET, SCORE_N_BOOT),
+        "xordsim.figures.benchmark:build_rank_agreement",
+        quick=dict(grid="small"), tiny=dict(grid="tiny", n_boot=20),
+        extra="sweep", sweep="xordsim.figures.benchmark:rank_agreement_sweep"),
 ]}
 
 __all__ = ["EXTRAS", "FIGURES", "MODES", "FigureSpec", "get", "missing_requirements",

@@ -65,7 +65,8 @@ class TrainConfig(Declared):
 
     ``min_steps`` is a lower bound on the number of optimiser steps: a small training set
     gets ``ceil(min_steps / batches_per_epoch)`` epochs when that is more than ``epochs``.
-    ``seed`` fixes the minibatch order. SGD ignores ``beta1``, ``beta2`` and ``eps``.
+    ``seed`` fixes the minibatch order. SGD ignores ``beta1``, ``beta2`` and ``eps``; Adam
+    ignores ``momentum`` (SGD's heavy ball, PyTorch's convention; 0 = plain SGD).
     """
 
     epochs: int = param("int", 10, "passes over the training set", low=1, high=MAX_EPOCHS)
@@ -77,6 +78,8 @@ class TrainConfig(Declared):
     beta1: float = param("float", 0.9, "Adam's beta1", low=0, high=1, high_open=True)
     beta2: float = param("float", 0.999, "Adam's beta2", low=0, high=1, high_open=True)
     eps: float = param("float", 1e-8, "Adam's epsilon", low=0, low_open=True)
+    momentum: float = param("float", 0.0, "SGD's momentum mu (PyTorch's convention: v = mu v "
+                            "+ g, p -= lr v; 0: plain SGD)", low=0, high=1, high_open=True)
     seed: int = param("seed", 0, "seed of the minibatch order")
 
     def as_dict(self) -> dict[str, Any]:
@@ -126,6 +129,42 @@ class DataConfig(Declared):
         return self
 
 
+#: The two-layer fully connected ReLU net f(x) = V[Ux + b]+ + c (:mod:`xordsim.mnist.fc`):
+#: its losses, how a loss sums over a batch, its initialisations and the widest net.
+FC_LOSSES = ("cross_entropy", "squared")
+FC_REDUCTIONS = ("mean", "sum")
+FC_INITS = ("pytorch",)
+MAX_WIDTH = 10_000_000
+FC_WIDTH = Param("width", "int", 256, "hidden units h of the two-layer fully connected net",
+                 low=1, high=MAX_WIDTH)
+FC_LOSS = Param("loss", "str", "cross_entropy", "training loss of the fully connected net",
+                choices=FC_LOSSES)
+FC_REDUCTION = Param("reduction", "str", "mean", "how the loss sums over a batch: its mean "
+                     "or its sum", choices=FC_REDUCTIONS)
+FC_INIT = Param("init", "str", "pytorch", "initialisation of the fully connected net "
+                "(pytorch: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases)",
+                choices=FC_INITS)
+
+
+def fc_run_bytes(width: int, n_train: int, n_test: int, n_in: int = IMAGE_SIZE * IMAGE_SIZE,
+                 n_out: int = N_CLASSES) -> int:
+    """Bytes one run of figure ``capacity-width`` (train a width-``width`` fully connected
+    net, then its capacity measures) needs at its peak, an upper estimate from the shapes:
+    per weight (P = width (n_in + 1 + n_out) + n_out) the float32 parameters, their initial
+    copy, gradients and momentum (16 B) and the float64 copies and temporaries of the
+    measures (56 B); per hidden unit and training image the measures' float64 outputs and
+    pre- and post-activations (24 B), per hidden unit and evaluated image (at most 500 at a
+    time) 8 B; the images in float32 and float64 (12 B per pixel). 1.5 to 1.8 times the peak
+    that tracemalloc traces (tests/test_mnist_capacity.py)."""
+    weights = width * (n_in + 1 + n_out) + n_out
+    return int(72 * weights + width * (24 * n_train + 8 * min(500, max(n_train, n_test)))
+               + 12 * n_in * (n_train + n_test))
+
+
+#: kappa, the std of Arora et al.'s first-layer init w_r(0) ~ N(0, kappa^2 I).
+ARORA_KAPPA = Param("kappa", "float", 1e-2, "std kappa of Arora et al.'s init w_r(0) ~ "
+                    "N(0, kappa^2 I)", low=0, low_open=True)
+
 #: Options of ``mnist cluster`` and ``mnist compress``.
 CLUSTERS = Param("clusters", "int", 4, "k-means clusters (at most the channels)", low=1,
                  high=MAX_CHANNELS)
@@ -150,13 +189,15 @@ def figure_common_defaults() -> dict[str, Any]:
     :data:`FIG4B_LR`) and ``data_dir`` ``""`` for unset."""
     data, net = DataConfig(), NetConfig()
     train = TrainConfig(min_steps=FIGURE_MIN_STEPS).to_dict()
-    del train["seed"]
+    del train["seed"], train["momentum"]  # Figs. 4a/4b train with Adam (plain SGD optional)
     return {"dataset": data.dataset, "data_dir": "", "n_train": data.n_train,
             "n_test": data.n_test, "filter_size": net.filter_size, **train,
             "init_scale": net.init_scale}
 
 
 __all__ = [
+    "ARORA_KAPPA", "FC_INIT", "FC_INITS", "FC_LOSS", "FC_LOSSES", "FC_REDUCTION",
+    "FC_REDUCTIONS", "FC_WIDTH", "MAX_WIDTH", "fc_run_bytes",
     "CENTER_NORM", "CENTER_NORMS", "CLUSTERS", "COMMAND_PARAMS", "DATASETS", "DATA_DIR_ENV",
     "DataConfig", "FETCHABLE", "FETCH_DATASET", "FIG4B_LR", "FIGURE_MIN_STEPS", "IDX_DATASETS",
     "IMAGE_SIZE", "MNIST5K_SIZE", "N_CLASSES", "NetConfig", "OPTIMIZERS", "SMALL_CHANNELS",

@@ -23,14 +23,20 @@ Two implementations of the same network:
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import numba
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from xordsim._validate import InputError
+
 __all__ = [
     "im2col",
+    "one_blas_thread",
     "conv_forward",
     "conv_backward",
     "relu_forward",
@@ -46,6 +52,26 @@ __all__ = [
     "fused_forward",
     "fused_backward",
 ]
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Run the BLAS / LAPACK calls of the block inside on one thread (``threadpoolctl``,
+    declared in the ``mnist`` extra).
+
+    Two reasons: the numbers then do not depend on the thread count, and right after a
+    parallel numba kernel (training) numba's OpenMP threads still spin on the cores, so a
+    multi-threaded LAPACK call waits for them: measured on 2 cores, an eigendecomposition of
+    a 300 x 300 Gram took 1.7 s with OpenBLAS's 2 threads right after a parallel forward pass
+    and 3 ms on one thread.
+    """
+    if importlib.util.find_spec("threadpoolctl") is None:
+        raise InputError('the MNIST experiments need threadpoolctl: install it with: '
+                         'pip install "xordsim[mnist]"')
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
 
 
 def im2col(x: np.ndarray, f: int) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Optimisers: Adam (Kingma & Ba, 2014) and plain SGD, updating parameter arrays in place."""
+"""Optimisers: Adam (Kingma & Ba, 2014) and SGD with optional momentum, updating parameter
+arrays in place."""
 
 from __future__ import annotations
 
@@ -11,15 +12,34 @@ _P = TrainConfig.params()  # the one declaration of each hyper-parameter and its
 
 
 class SGD:
-    """Plain stochastic gradient descent: ``p -= lr * g``."""
+    """Stochastic gradient descent, with heavy-ball momentum μ in PyTorch's convention
+    (``torch.optim.SGD`` with ``dampening=0``, ``nesterov=False``)::
 
-    def __init__(self, lr: float = 0.01):
+        v ← μ v + g      (v = g at the first step: the buffer starts at 0)
+        p ← p − lr v
+
+    μ = 0 (default) is plain SGD, ``p -= lr * g``, computed exactly as before (no buffer).
+    The buffers are kept per parameter name, in the gradient's dtype.
+    """
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.0):
         self.lr = _P["lr"].check(lr)
+        self.momentum = _P["momentum"].check(momentum)
+        self.v: dict[str, np.ndarray] = {}
 
     def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
         """Update every parameter that has a gradient (frozen ones have none)."""
         for name, g in grads.items():
-            params[name] -= self.lr * g
+            if self.momentum == 0:
+                params[name] -= self.lr * g
+                continue
+            v = self.v.get(name)
+            if v is None:
+                v = self.v[name] = np.array(g, copy=True)
+            else:
+                v *= self.momentum
+                v += g
+            params[name] -= self.lr * v
 
 
 @numba.njit(cache=True, error_model="numpy")  # (NumPy's division: the loop vectorises)
@@ -115,13 +135,16 @@ class Adam:
 
 
 def make_optimizer(
-    name: str, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8
+    name: str, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+    momentum: float = 0.0,
 ) -> Adam | SGD:
-    """``"adam"`` or ``"sgd"`` with the given hyper-parameters (SGD ignores betas and eps)."""
+    """``"adam"`` or ``"sgd"`` with the given hyper-parameters (SGD ignores betas and eps,
+    Adam ignores momentum)."""
     name = _P["optimizer"].check(name)
     if name == "adam":
+        _P["momentum"].check(momentum)
         return Adam(lr, beta1, beta2, eps)
-    return SGD(lr)
+    return SGD(lr, momentum)
 
 
 __all__ = ["OPTIMIZERS", "SGD", "Adam", "make_optimizer"]

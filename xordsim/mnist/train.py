@@ -1,4 +1,7 @@
-"""Minibatch training loop and evaluation for :class:`~xordsim.mnist.net.ConvNet`."""
+"""Minibatch training loop and evaluation for :class:`~xordsim.mnist.net.ConvNet` and
+:class:`~xordsim.mnist.fc.FCNet` (any network with the same duck-typed interface:
+``params``, ``dtype``, ``loss_and_grads``, ``predict``; an optional ``label_dtype`` says
+how labels are cast: int64 class indices when absent, float targets for a squared loss)."""
 
 from __future__ import annotations
 
@@ -7,8 +10,9 @@ import math
 import numpy as np
 from tqdm.auto import tqdm
 
-from xordsim._validate import InputError
+from xordsim._validate import InputError, check_float
 from xordsim.mnist.config import IMAGE_SIZE, N_CLASSES, NetConfig, TrainConfig
+from xordsim.mnist.fc import FCNet
 from xordsim.mnist.net import ConvNet
 from xordsim.mnist.optim import make_optimizer
 
@@ -90,42 +94,55 @@ def memory_estimate(
 
 
 def train(
-    net: ConvNet,
+    net: ConvNet | FCNet,
     x: np.ndarray,
     y: np.ndarray,
     config: TrainConfig | None = None,
     quiet: bool = True,
     desc: str = "train",
+    stop_loss: float | None = None,
 ) -> dict[str, list[float]]:
     """Train ``net`` in place with minibatches; return the per-epoch mean training loss.
 
     Parameters
     ----------
-    net : ConvNet
-    x : ndarray, shape (N, H, W)
-    y : ndarray of int, shape (N,)
+    net : ConvNet or FCNet
+    x : ndarray, shape (N, H, W) (an FCNet also takes (N, D))
+    y : ndarray, shape (N,)
+        Class indices (cast to int64), or float targets when the network's
+        ``label_dtype`` is a float type (an FCNet with the squared loss and one output).
     config : TrainConfig
     quiet : bool
         Hide the progress bars (epochs and batches).
     desc : str
         Label of the progress bar.
+    stop_loss : float > 0, optional
+        Stop after the first epoch whose mean training loss (the epoch average of the
+        minibatch losses, as Neyshabur et al.'s code computes it) is below ``stop_loss``;
+        ``config.epochs`` (with ``min_steps``) is then the epoch cap. None: run every epoch.
 
     Returns
     -------
-    dict with ``"loss"`` (one mean minibatch loss per epoch) and ``"epochs"``.
+    dict with ``"loss"`` (one mean minibatch loss per epoch run) and ``"epochs"`` (the
+    epochs planned); with ``stop_loss`` also ``"stopped"``: ``[True]`` when the loss fell
+    below it (``len(loss)`` epochs ran), ``[False]`` when the cap was reached first.
     """
     config = config or TrainConfig()
     n = len(x)
     if n == 0 or len(y) != n:
         raise InputError(f"training set must be non-empty with one label per image; got {n}")
     x = np.asarray(x, dtype=net.dtype)
-    y = np.asarray(y, dtype=np.int64)
-    opt = make_optimizer(config.optimizer, config.lr, config.beta1, config.beta2, config.eps)
+    y = np.asarray(y, dtype=getattr(net, "label_dtype", np.int64))
+    opt = make_optimizer(config.optimizer, config.lr, config.beta1, config.beta2, config.eps,
+                         config.momentum)
     rng = np.random.default_rng(config.seed)
     epochs = config.epochs_for(n)
     bs = config.batch_size
     nb = math.ceil(n / bs)
+    if stop_loss is not None:
+        stop_loss = check_float("stop_loss", stop_loss, 0.0, low_open=True)
     history: dict[str, list[float]] = {"loss": [], "epochs": [epochs]}
+    stopped = False
     ebar = tqdm(range(epochs), desc=desc, unit="epoch", disable=quiet, leave=False)
     for _ in ebar:
         order = rng.permutation(n)
@@ -138,12 +155,19 @@ def train(
             total += loss * len(idx)
         history["loss"].append(total / n)
         ebar.set_postfix(loss=f"{total / n:.4f}")
+        if stop_loss is not None and total / n < stop_loss:
+            stopped = True
+            break
+    ebar.close()
+    if stop_loss is not None:
+        history["stopped"] = [stopped]
     return history
 
 
-def evaluate(net: ConvNet, x: np.ndarray, y: np.ndarray, batch_size: int = EVAL_BATCH
-             ) -> float:
-    """Classification error (fraction wrong) of ``net`` on ``(x, y)``."""
+def evaluate(net: ConvNet | FCNet, x: np.ndarray, y: np.ndarray,
+             batch_size: int = EVAL_BATCH) -> float:
+    """Classification error (fraction wrong) of ``net`` on ``(x, y)`` (an FCNet with one
+    output predicts the sign, ±1)."""
     if len(x) == 0:
         raise InputError("evaluation set must be non-empty")
     pred = net.predict(np.asarray(x, dtype=net.dtype), batch_size)

@@ -14,10 +14,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from xordsim._validate import InputError
+from xordsim.config import BENCHMARK_STUDIES
 from xordsim.sweep.spec import COLUMN_NAMES, MEASURE_PREFIX
 
-#: The shipped benchmark specs (``xordsim/studies/NAME.toml``).
-STUDIES = ("xord_gen", "xord_gen_decoy", "xord_gen_quick")
+#: The shipped benchmark specs (``xordsim/studies/NAME.toml``; declared in
+#: :data:`xordsim.config.BENCHMARK_STUDIES`).
+STUDIES = BENCHMARK_STUDIES
 
 #: Columns of :func:`benchmark_table` besides the ``hp.*`` and measure columns.
 TARGETS = ("train_error", "test_error", "gen.gap")
