@@ -1,85 +1,160 @@
-"""Engine speed against the plain NumPy reference (and batched PyTorch autograd if importable).
+"""Engine speed, against the previous kernel, the plain NumPy reference (and batched PyTorch
+autograd if importable), and against the machine's own ceiling.
 
-Run:  python bench/bench_engine.py [--quick] [--repeat N]
+Run:  python bench/bench_engine.py [--quick] [--repeat N] [--no-scaling] [--skip-memory]
+                                   [--cores C] [--ghz F] [--lanes L] [--vec-ops V]
 
-All rates are *executed* replica-steps per second (a replica that reaches zero loss
-stops, in the engine and in the baselines alike); every ratio is against a baseline
-measured in the same run. The baselines are timed on a slice of the workload (fewer
-replicas or steps) because at full size they would take hours; their rate does not
-depend on the slice (no replica converges within it). The engine's time is the median of
-``--repeat`` runs (default 3): a run takes well under a second, and a shared machine is noisy.
+Rates are *executed* replica-steps per second (a replica that reaches zero loss stops, in
+the engine and in the baselines alike), wall clock, median of ``--repeat`` runs. Every
+ratio is against a baseline measured in the same run: ``old`` is the kernel that ran before
+issue 16 (``train(..., _kernel="replicas")``, kept callable for this), ``ref`` the NumPy
+reference of ``xordsim/reference.py``. The reference is timed on a slice of the workload
+(fewer steps) because at full size it would take hours; its rate does not depend on the
+slice. The CPU time of each engine run is printed too (``cpu rs/s`` = replica-steps per
+CPU-second of this process times the cores): on a shared machine the wall clock counts the
+time other processes hold the cores, the CPU time much less so.
+
+**Ceiling.** For each workload the benchmark prints the operations per replica-step of the
+kernel used, counted from its source (:data:`OPS_PER_CHANNEL`, :data:`OPS_PER_GROUP`: one
+op is one double-precision lane of an arithmetic, compare, select or mask instruction, an
+FMA counting 1; loads, stores and loop control are not counted), the machine's peak
+P = cores x clock x SIMD lanes (FP64) x vector ops per cycle, read from ``/proc/cpuinfo``
+(``cpu MHz``; lanes 8 with avx512f, 4 with avx2, else 2; 2 vector ops per cycle, the two
+FMA/ALU pipes of current x86 cores) and overridable by flags, and the fraction
+rate x ops / P. It is an upper bound for *these* ops, not for the problem: a kernel that
+does fewer ops per step can be faster at a lower fraction.
+
+Writes ``bench/results/engine.json`` (every number printed) and
+``bench/results/engine_scaling.png`` (rate against R = 10^2..10^5 at k = 20, T = 200,
+and against k = 2..1000 at R = 1000, for the kernel ``train`` picks and the old kernel).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
 from xordsim.config import default_init_std, default_lr
 from xordsim.data import uniform_distribution, xor_dataset
-from xordsim.engine import train
+from xordsim.engine import pick_kernel, train
+from xordsim.model import loss_groups, padded_channels
 from xordsim.reference import reference_train
 
+RESULTS = Path(__file__).parent / "results"
 
-def initial_weights(k, R, seed=0):
-    """The paper's default init, drawn once and given to the engine and the baselines alike."""
+#: Ops per channel (one filter of w or of u) and GD step, counted from the source of each
+#: kernel's channel loops (xordsim/model.py):
+#:   simd -- descend_simd: 2 abs, 6 compares (s<0, t<0, |t|>|s|, |t|=|s|, s!=0, t!=0),
+#:           3 mask and/or, 12 selects, 2 subtracts, 2 abs + 2 adds (moved) = 29;
+#:           forward_simd: 2 abs, 1 max, 2 compares, 4 mask and, 12 masked adds,
+#:           1 add (size) = 22.                                              Total 51.
+#:   replicas -- descend: 2 abs, 3 compares + 3 mask ops (class_flags), 7 selects (class),
+#:           2 x (2 compares + 2 selects + 2 multiplies) (sign, step), 2 subtracts,
+#:           2 abs + 2 adds (moved) = 31; accumulate: 2 abs, 1 max, 2 compares,
+#:           2 selects, 4 subtracts + 4 multiplies (flags), 12 FMAs = 27.    Total 58.
+#: The SIMD kernel runs padded_channels(k) channels per layer (zeros), the old one k.
+OPS_PER_CHANNEL = {"simd": 51, "replicas": 58}
+#: Ops per loss group and step (both kernels): N on the group's mask (3 adds), the hinge
+#: test (multiply, subtract, 2 compares), and for a group that misses its margin the loss
+#: term (multiply, subtract, add), dn (multiply) and the 16 coefficient FMAs: 27 (the count
+#: for a missing group; an upper bound for the others).
+OPS_PER_GROUP = 27
+
+
+def ops_per_replica_step(kernel: str, k: int, groups: float) -> float:
+    """Counted ops of one replica-step of ``kernel`` with k filters per layer and
+    ``groups`` loss groups (mean per training set)."""
+    channels = padded_channels(k) if kernel == "simd" else k
+    return 2 * channels * OPS_PER_CHANNEL[kernel] + groups * OPS_PER_GROUP
+
+
+def machine_peak(cores=None, ghz=None, lanes=None, vec_ops=None) -> dict:
+    """The machine's FP64 peak in ops/s as cores x clock x lanes x vector ops per cycle,
+    each read from the machine unless given."""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines()
+                  if line.startswith("flags")), [])
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines()
+                  if line.startswith("model name")), "unknown")
+    mhz = [float(line.split(":", 1)[1]) for line in info.splitlines()
+           if line.startswith("cpu MHz")]
+    cores = cores or len(os.sched_getaffinity(0))
+    ghz = ghz or (max(mhz) / 1000 if mhz else 2.0)
+    lanes = lanes or (8 if "avx512f" in flags else 4 if "avx2" in flags else 2)
+    vec_ops = vec_ops or 2
+    return dict(model=model, cores=cores, ghz=round(ghz, 3), fp64_lanes=lanes,
+                vector_ops_per_cycle=vec_ops, peak_ops_per_s=cores * ghz * 1e9 * lanes * vec_ops,
+                flags=[f for f in ("avx2", "fma", "avx512f") if f in flags])
+
+
+def initial_weights(k, R, c_eta, seed=0):
+    """The paper's init for c_eta, drawn once and given to every kernel and baseline."""
     rng = np.random.default_rng(seed)
-    std = default_init_std(k, 0.1)
+    std = default_init_std(k, c_eta)
     return rng.normal(0, std, (R, k, 2)), rng.normal(0, std, (R, k, 2))
 
 
-def engine_rate(x, y, k, R, T, problem, repeat=1):
-    w0, u0 = initial_weights(k, R)
+def engine_rate(x, y, k, R, T, problem, c_eta, gamma, kernel=None, repeat=1):
+    """(wall rate, cpu rate, seconds, executed steps, result) of ``train`` with ``kernel``
+    (None: the one train picks), median wall time of ``repeat`` runs."""
+    w0, u0 = initial_weights(k, R, c_eta)
+    kw = dict(problem=problem, c_eta=c_eta, gamma=gamma, _kernel=kernel)
     warm = (x[:2], y[:2]) if np.ndim(x) == 4 else (x, y)
-    train(*warm, k, problem=problem, w0=w0[:2], u0=u0[:2], steps=2)  # compile / load cache
-    times = []
+    train(*warm, k, w0=w0[:2], u0=u0[:2], steps=2, **kw)  # compile / load the cache
+    walls, cpus = [], []
     for _ in range(max(1, repeat)):
-        t0 = time.perf_counter()
-        res = train(x, y, k, problem=problem, w0=w0, u0=u0, steps=T)
-        times.append(time.perf_counter() - t0)
-    dt = float(np.median(times))
+        t0, c0 = time.perf_counter(), time.process_time()
+        res = train(x, y, k, w0=w0, u0=u0, steps=T, **kw)
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    dt, cpu = float(np.median(walls)), float(np.median(cpus))
     executed = float((res.stop_step + 1).sum())
-    return executed / dt, dt, executed, res
+    cores = len(os.sched_getaffinity(0))
+    return executed / dt, executed / cpu * cores, dt, executed, res
 
 
-def reference_rate(x, y, k, R, T, problem, budget_s=8.0):
+def reference_rate(x, y, k, R, T, problem, c_eta, gamma, budget_s=6.0):
     """Time reference GD steps on R replicas until ``budget_s`` or T steps have run."""
-    lr = default_lr(k, 0.1)
-    w0, u0 = initial_weights(k, R)
-    steps, t0 = 1, time.perf_counter()
-    reference_train(x, y, w0, u0, lr, 1, problem)
+    lr = default_lr(k, c_eta)
+    w0, u0 = initial_weights(k, R, c_eta)
+    t0 = time.perf_counter()
+    reference_train(x, y, w0, u0, lr, 1, problem, gamma)
     dt = time.perf_counter() - t0
     steps = max(1, min(T, int(budget_s / max(dt, 1e-9) / 2)))
     t0 = time.perf_counter()
-    _, _, conv = reference_train(x, y, w0, u0, lr, steps, problem)
+    _, _, conv = reference_train(x, y, w0, u0, lr, steps, problem, gamma)
     dt = time.perf_counter() - t0
     executed = np.where(conv >= 0, conv + 1, steps + 1).sum()
     return executed / dt, steps
 
 
-def torch_rate(x, y, k, R, T, problem, budget_s=8.0):
+def torch_rate(x, y, k, R, T, problem, c_eta, gamma, budget_s=6.0):
     """Batched autograd GD in PyTorch (float64, CPU); None if torch is not importable."""
     try:
         import torch
     except ImportError:
         return None
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
     xt = torch.as_tensor(np.asarray(x, np.float64))
     yt = torch.as_tensor(np.asarray(y, np.float64))
     if xt.ndim == 3:
         xt, yt = xt[None], yt[None]
     from xordsim.model import point_loss_weights
 
-    weight, margin = (torch.as_tensor(a) for a in point_loss_weights(yt.numpy(), problem))
-    w, u = (torch.as_tensor(a) for a in initial_weights(k, R))
+    weight, margin = (torch.as_tensor(a) for a in point_loss_weights(yt.numpy(), problem,
+                                                                      gamma))
+    w, u = (torch.as_tensor(a) for a in initial_weights(k, R, c_eta))
     w.requires_grad_(True)
     u.requires_grad_(True)
-    lr = default_lr(k, 0.1)
+    lr = default_lr(k, c_eta)
 
     def step():
         nw = torch.relu(torch.einsum("rkc,rndc->rknd", w, xt).amax(-1)).sum(1)
@@ -100,16 +175,90 @@ def torch_rate(x, y, k, R, T, problem, budget_s=8.0):
     return R * steps / (time.perf_counter() - t0)
 
 
-def workload(name, x, y, k, R, T, problem, repeat=1):
-    rate, dt, executed, _ = engine_rate(x, y, k, R, T, problem, repeat)
-    ref, ref_steps = reference_rate(x, y, k, R, T, problem)
-    line = (f"{name:<28} engine {rate:>12,.0f} rs/s ({dt:6.2f} s, {executed:,.0f} steps run of "
-            f"{R * (T + 1):,})  reference {ref:>10,.0f} rs/s ({ref_steps} steps)  "
-            f"ratio {rate / ref:>8,.0f}x")
-    tr = torch_rate(x, y, k, R, T, problem)
-    if tr is not None:
-        line += f"  torch {tr:>10,.0f} rs/s  ratio {rate / tr:,.0f}x"
+def workload(name, x, y, k, R, T, problem, c_eta, gamma, peak, repeat=1, baselines=True):
+    """One workload: the picked kernel, the old kernel, the reference (and torch); prints
+    one line and returns its record."""
+    kernel = pick_kernel(k, R)
+    rate, cpu_rate, dt, executed, res = engine_rate(x, y, k, R, T, problem, c_eta, gamma,
+                                                    None, repeat)
+    old, old_cpu, _, _, res_old = engine_rate(x, y, k, R, T, problem, c_eta, gamma,
+                                              "replicas", repeat)
+    same = bool(np.array_equal(res.stop_step, res_old.stop_step)
+                and np.array_equal(res.status, res_old.status))
+    groups = float((loss_groups(x, y, problem, gamma).count > 0).sum(axis=1).mean())
+    ops = ops_per_replica_step(kernel, k, groups)
+    frac = rate * ops / peak["peak_ops_per_s"]
+    rec = dict(name=name, problem=problem, k=k, R=R, T=T, c_eta=c_eta, gamma=gamma,
+               kernel=kernel, rate=rate, cpu_rate=cpu_rate, seconds=dt, executed=executed,
+               old_rate=old, old_cpu_rate=old_cpu, speedup=rate / old,
+               cpu_speedup=cpu_rate / old_cpu, same_steps_as_old=same,
+               ops_per_replica_step=ops, groups=groups, peak_fraction=frac)
+    line = (f"{name:<26} {kernel:<8} {rate:>11.3g} rs/s (cpu {cpu_rate:.3g})  old "
+            f"{old:>9.3g} (cpu {old_cpu:.3g})  x{rate / old:4.2f} (cpu x{cpu_rate / old_cpu:4.2f})"
+            f"  {ops:6.0f} ops/rs  {100 * frac:5.2f}% of peak")
+    if baselines:
+        ref, ref_steps = reference_rate(x, y, k, R, T, problem, c_eta, gamma)
+        rec.update(reference_rate=ref, reference_steps=ref_steps, vs_reference=rate / ref)
+        line += f"  ref {ref:9.3g} x{rate / ref:,.0f}"
+        tr = torch_rate(x, y, k, R, T, problem, c_eta, gamma)
+        if tr is not None:
+            rec.update(torch_rate=tr, vs_torch=rate / tr)
+            line += f"  torch {tr:9.3g} x{rate / tr:,.0f}"
     print(line, flush=True)
+    return rec
+
+
+def scaling(x_all, y_all, peak, quick):
+    """Rate of the picked and the old kernel against R (k = 20, T = 200 for every R) and
+    against k (R = 1000, T = 2000 down to 100 steps at large k)."""
+    rows = []
+    Rs = (100, 1000, 10_000) if quick else (100, 1000, 10_000, 100_000)
+    for R in Rs:
+        T = 200
+        x, y = x_all[:R], y_all[:R]
+        for kern in (None, "replicas"):
+            rate, cpu, *_ = engine_rate(x, y, 20, R, T, "xord", 0.01, 8.0, kern)
+            rows.append(dict(axis="R", R=R, k=20, T=T, kernel=kern or pick_kernel(20, R),
+                             picked=kern is None, rate=rate, cpu_rate=cpu))
+        print(f"scaling R={R:>6} k=20 T={T}: {rows[-2]['kernel']} {rows[-2]['rate']:.3g}"
+              f"  old {rows[-1]['rate']:.3g} rs/s", flush=True)
+    ks = (2, 8, 20, 100, 1000) if quick else (2, 4, 8, 12, 20, 50, 100, 200, 500, 1000)
+    R = 200 if quick else 1000
+    x, y = x_all[:R], y_all[:R]
+    for k in ks:
+        T = max(100, min(2000, int((2e6 if quick else 2e7) / (R * k))))
+        for kern in (None, "replicas"):
+            rate, cpu, *_ = engine_rate(x, y, k, R, T, "xord", 0.01, 8.0, kern)
+            rows.append(dict(axis="k", R=R, k=k, T=T, kernel=kern or pick_kernel(k, R),
+                             picked=kern is None, rate=rate, cpu_rate=cpu))
+        print(f"scaling k={k:>5} R={R} T={T}: {rows[-2]['kernel']} {rows[-2]['rate']:.3g}"
+              f"  old {rows[-1]['rate']:.3g} rs/s", flush=True)
+    return rows
+
+
+def plot_scaling(rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, axis, label in ((axes[0], "R", "replicas R (k = 20, T = 200)"),
+                            (axes[1], "k", "filters per layer k (R = 1000)")):
+        for picked, name, style in ((True, "train (kernel picked per call)", "o-"),
+                                    (False, "old kernel (replicas)", "s--")):
+            pts = [r for r in rows if r["axis"] == axis and r["picked"] == picked]
+            ax.plot([r[axis] for r in pts], [r["rate"] for r in pts], style, label=name)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("executed replica-steps / s (wall)")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend()
+    fig.suptitle("xordsim engine, XORD d=10 m=20, c_eta=0.01, gamma=8, float64")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 THM63 = """
@@ -140,38 +289,107 @@ res = train(x, y, 100, replicas={R}, steps={T}, seed=0)
 dt = time.perf_counter() - t0
 # VmHWM is this process's own peak (ru_maxrss would include the parent's RSS at fork)
 rss = [int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")][0] / 1024
-print(f"memory: R={R}, k=100, T={T}, shared d=10 m=20 data: peak RSS {{rss:,.0f}} MB "
-      f"({{dt:.1f}} s, {{(res.stop_step + 1).sum():,}} steps run)")
+print(f"{{rss:.1f}} {{dt:.2f}} {{(res.stop_step + 1).sum()}}")
 """
+
+COMPILE = """
+import time
+t0 = time.perf_counter()
+from xordsim.data import xor_dataset
+from xordsim.engine import train
+x, y = xor_dataset()
+t1 = time.perf_counter()
+for loss in ("hinge", "squared", "logistic"):
+    train(x, y, {k}, problem="xor", steps=2, loss=loss)
+print(f"{{time.perf_counter() - t1:.2f}}")
+"""
+
+
+def compile_seconds(k: int) -> float:
+    """Seconds to compile the kernel train picks for k, for all three losses, in a fresh
+    process with an empty numba cache (what a first run on a fresh install pays once)."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        proc = subprocess.run([sys.executable, "-c", COMPILE.format(k=k)], env=env,
+                              capture_output=True, text=True, check=True)
+    return float(proc.stdout.split()[-1])
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller R for a smoke run")
     ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--no-scaling", action="store_true", help="skip the scaling figure")
+    ap.add_argument("--no-baselines", action="store_true",
+                    help="skip the NumPy reference and torch (the old kernel still runs)")
+    ap.add_argument("--memory-steps", type=int, default=100,
+                    help="T of the memory run (its peak RSS does not depend on T: the engine "
+                         "allocates nothing per step without snapshots or trajectories; "
+                         "default 100, the issue's 10000 takes minutes)")
     ap.add_argument("--repeat", type=int, default=3,
                     help="engine runs per workload; the median time is reported (default: 3)")
+    ap.add_argument("--cores", type=int, help="cores of the peak (default: this process's)")
+    ap.add_argument("--ghz", type=float, help="clock of the peak (default: /proc/cpuinfo)")
+    ap.add_argument("--lanes", type=int, help="FP64 SIMD lanes (default: 8 avx512f, 4 avx2)")
+    ap.add_argument("--vec-ops", type=int, help="vector ops per cycle (default 2)")
+    ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     R = 200 if args.quick else 1000
     import numba
 
+    peak = machine_peak(args.cores, args.ghz, args.lanes, args.vec_ops)
+    load = os.getloadavg()
     print(f"xordsim engine benchmark: numba {numba.__version__}, threads "
-          f"{numba.get_num_threads()}, numpy {np.__version__}, cpus {os.cpu_count()}, "
-          f"engine time: median of {max(1, args.repeat)} runs")
+          f"{numba.get_num_threads()}, numpy {np.__version__}; {peak['model']}, "
+          f"{peak['cores']} cores x {peak['ghz']} GHz x {peak['fp64_lanes']} FP64 lanes x "
+          f"{peak['vector_ops_per_cycle']} vector ops/cycle = peak "
+          f"{peak['peak_ops_per_s']:.3g} ops/s; load average {load[0]:.2f} {load[1]:.2f} "
+          f"{load[2]:.2f}; engine time: median of {max(1, args.repeat)} runs", flush=True)
+    record = dict(machine=peak, numba=numba.__version__, numpy=np.__version__,
+                  threads=numba.get_num_threads(), load_average_start=load,
+                  ops_per_channel=OPS_PER_CHANNEL, ops_per_group=OPS_PER_GROUP,
+                  workloads=[], quick=args.quick)
     dist = uniform_distribution(10)
     x, y = dist.sample_training_sets(20, R, 0)
-    for k in (2, 20, 100):
-        workload(f"(a) XORD d=10 m=20 k={k}", x, y, k, R, 2000, "xord", args.repeat)
+    base = not args.no_baselines
+    for k in (2, 20, 100, 1000):
+        record["workloads"].append(workload(
+            f"(a) XORD d=10 m=20 k={k}", x, y, k, R, 2000, "xord", 0.01, 8.0, peak,
+            args.repeat, base and k <= 100))
     xx, yy = xor_dataset()
-    workload("(b) XOR k=50", xx, yy, 50, R, 1000, "xor", args.repeat)
+    record["workloads"].append(workload("(b) XOR k=50", xx, yy, 50, R, 1000, "xor", 0.1, 1.0,
+                                        peak, args.repeat, base))
+    record["compile_seconds"] = {f"k={k}": compile_seconds(k) for k in (2, 20)}
+    print("compile (fresh numba cache, 3 losses): "
+          + ", ".join(f"{key} {v:.1f} s" for key, v in record["compile_seconds"].items()),
+          flush=True)
     proc = subprocess.run([sys.executable, "-c", THM63.format(R=R)], capture_output=True,
                           text=True)
-    print((proc.stdout + proc.stderr).strip())
+    print((proc.stdout + proc.stderr).strip(), flush=True)
+    record["theorem_6_3"] = (proc.stdout + proc.stderr).strip()
     if not args.skip_memory:
         mem_R = 10_000 if args.quick else 100_000
-        proc = subprocess.run([sys.executable, "-c", MEMORY.format(R=mem_R, T=10_000)],
-                              capture_output=True, text=True)
-        print((proc.stdout + proc.stderr).strip())
+        proc = subprocess.run([sys.executable, "-c",
+                               MEMORY.format(R=mem_R, T=args.memory_steps)],
+                              capture_output=True, text=True, check=True)
+        rss, dt, steps = proc.stdout.split()
+        record["memory"] = dict(R=mem_R, k=100, T=args.memory_steps, peak_rss_mb=float(rss),
+                                seconds=float(dt), steps_run=int(steps))
+        print(f"memory: R={mem_R}, k=100, T={args.memory_steps}, shared d=10 m=20 data: peak "
+              f"RSS {float(rss):,.0f} MB ({float(dt):.1f} s, {int(steps):,} steps run)",
+              flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if not args.no_scaling:
+        xs_, ys_ = dist.sample_training_sets(20, 10_000 if args.quick else 100_000, 1)
+        record["scaling"] = scaling(xs_, ys_, peak, args.quick)
+        plot_scaling(record["scaling"], args.out / "engine_scaling.png")
+        print(f"wrote {args.out / 'engine_scaling.png'}")
+    record["load_average_end"] = os.getloadavg()
+    path = args.out / "engine.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=1))
+    tmp.replace(path)
+    print(f"wrote {path}; load average at the end {record['load_average_end'][0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -21,13 +21,18 @@ from xordsim._validate import InputError, check_choice, check_int
 from xordsim.config import INITS, GDConfig
 from xordsim.data import uniform_distribution
 from xordsim.model import (
+    SIMD_PAD,
+    SIMD_TABLES,
     TABLES,
     Groups,
     LossGroups,
     Scratch,
     descend,
+    descend_simd,
     forward,
+    forward_simd,
     group_loss,
+    group_loss_simd,
     hinge_active,
     kernel_groups,
     kernel_loss,
@@ -64,7 +69,7 @@ def gaussian_init(replicas: int, k: int, init_std: float,
 
 @njit(cache=True, inline="always")
 def _store_w(s, t, out):
-    for j in range(s.shape[0]):
+    for j in range(out.shape[0]):  # s, t may hold padding channels after the k filters
         out[j, 0] = (s[j] + t[j]) * 0.5
         out[j, 1] = (s[j] - t[j]) * 0.5
 
@@ -72,13 +77,15 @@ def _store_w(s, t, out):
 class GDParams(NamedTuple):
     """The scalars of a GD run: learning rate eta, maximum number of updates T, the
     divergence threshold on the mean filter response (``max_weight``), the convergence
-    tolerance on the loss, and the trajectory interval (0: none)."""
+    tolerance on the loss, the trajectory interval (0: none), and whether the kernel is
+    the channel-SIMD one (``"simd"``) or ``"replicas"`` (:data:`KERNELS`)."""
 
     eta: float
     steps: int
     max_abs: float
     tol: float
     record_every: int
+    simd: bool
 
 
 class Result(NamedTuple):
@@ -114,10 +121,13 @@ class Snapshots(NamedTuple):
 
 
 @njit(cache=True, parallel=True)
-def _gd_kernel(w0, u0, data_idx, groups, params, tables, result, snaps, traj, loss_spec):
+def _gd_kernel(w0, u0, data_idx, groups, params, tables, stables, result, snaps, traj,
+               loss_spec):
     """GD for every replica r from (w0[r], u0[r]) on training set ``data_idx[r]`` of
     ``groups`` (a :class:`LossGroups` of (Rd, G) arrays) on ``loss_spec``
-    (:func:`xordsim.model.kernel_loss`; the kernel is compiled once per loss type)."""
+    (:func:`xordsim.model.kernel_loss`; the kernel is compiled once per loss type), with
+    the channel loops of ``params.simd`` (:data:`KERNELS`); ``tables`` and ``stables`` are
+    :data:`~xordsim.model.TABLES` and :data:`~xordsim.model.SIMD_TABLES`."""
     # Replicas are independent; chunks only amortize the scratch allocations, so the
     # result does not depend on the chunking or on the thread count.
     R, k = w0.shape[0], w0.shape[1]
@@ -125,14 +135,16 @@ def _gd_kernel(w0, u0, data_idx, groups, params, tables, result, snaps, traj, lo
     gmask, gy, gweight, gmargin, gcount = groups
     n_chunks = min(R, 256)
     size = (R + n_chunks - 1) // n_chunks
+    # the SIMD kernel's channels padded with zero filters (xordsim.model.SIMD_PAD)
+    kp = -(-k // SIMD_PAD) * SIMD_PAD if params.simd else k
     for chunk in prange(n_chunks):
-        sc = Scratch(np.empty(k), np.empty(k), np.empty(k), np.empty(k), np.zeros((4, 4)),
-                     np.empty(8), np.empty(8), np.empty(G))
+        sc = Scratch(np.zeros(kp), np.zeros(kp), np.zeros(kp), np.zeros(kp),
+                     np.zeros((4, 4)), np.empty(8), np.empty(8), np.empty(G))
         for r in range(chunk * size, min(R, (chunk + 1) * size)):
             rd = data_idx[r]
             grp = LossGroups(gmask[rd], gy[rd], gweight[rd], gmargin[rd], gcount[rd])
-            _train_replica(r, w0[r], u0[r], grp, params, tables, result, snaps, traj,
-                           sc, loss_spec)
+            _train_replica(r, w0[r], u0[r], grp, params, tables, stables, result, snaps,
+                           traj, sc, loss_spec)
 
 
 @njit(cache=True, inline="always")
@@ -148,12 +160,18 @@ def _train_error(grp, out_n):
 
 
 @njit(cache=True)
-def _train_replica(r, w0, u0, grp, params, tables, result, snaps, traj, sc, loss_spec):
+def _train_replica(r, w0, u0, grp, params, tables, stables, result, snaps, traj, sc,
+                   loss_spec):
     """GD for replica r from filters (w0, u0) (k, 2) on the training set ``grp`` (a
     :class:`LossGroups` of (G,) arrays) until the loss is <= tol, a fixed point,
     divergence or ``params.steps`` updates; writes row r of ``result``, ``snaps`` and
-    ``traj``. ``loss_spec`` is the loss (:func:`xordsim.model.kernel_loss`)."""
-    eta, steps, max_abs, tol, every = params
+    ``traj``. ``loss_spec`` is the loss (:func:`xordsim.model.kernel_loss`). With
+    ``params.simd`` the three stages of a step are
+    :func:`~xordsim.model.group_loss_simd`, :func:`~xordsim.model.descend_simd` and
+    :func:`~xordsim.model.forward_simd` (the same arithmetic, channel loops that
+    vectorise), else :func:`~xordsim.model.group_loss`, :func:`~xordsim.model.descend`
+    and :func:`~xordsim.model.forward`."""
+    eta, steps, max_abs, tol, every, simd = params
     alpha = loss_spec.alpha
     w, u, status, stop_step, loss_out, train_err, active, outputs = result
     snap_steps, snap_w, snap_u, snap_active = snaps
@@ -173,9 +191,16 @@ def _train_replica(r, w0, u0, grp, params, tables, result, snaps, traj, sc, loss
     st = RUNNING
     step = 0
     loss = 0.0
-    forward(sw, tw, su, tu, D)
+    k = w0.shape[0]
+    if simd:
+        forward_simd(sw, tw, su, tu, D, k)
+    else:
+        forward(sw, tw, su, tu, D)
     while True:
-        loss = group_loss(sc, grp, tables, active_r, loss_spec)
+        if simd:
+            loss = group_loss_simd(sc, grp, stables, active_r, loss_spec)
+        else:
+            loss = group_loss(sc, grp, tables, active_r, loss_spec)
         if not (loss <= np.inf):  # an output, hence the loss, is not finite
             st = DIVERGED
             break
@@ -193,13 +218,17 @@ def _train_replica(r, w0, u0, grp, params, tables, result, snaps, traj, sc, loss
             break
         if step == steps:
             break
-        moved_w = descend(sw, tw, ca, cb, 2.0 * eta)
-        moved_u = descend(su, tu, ca, cb, -2.0 * eta)
+        if simd:
+            moved_w = descend_simd(sw, tw, su, tu, ca, cb, 2.0 * eta)
+            moved_u = False
+        else:
+            moved_w = descend(sw, tw, ca, cb, 2.0 * eta)
+            moved_u = descend(su, tu, ca, cb, -2.0 * eta)
         if not (moved_w or moved_u):  # zero subgradient, positive loss: GD stays here
             st = STALLED
             break
         step += 1
-        big = forward(sw, tw, su, tu, D)
+        big = forward_simd(sw, tw, su, tu, D, k) if simd else forward(sw, tw, su, tu, D)
         if not (big <= max_abs):
             st = DIVERGED
             break
@@ -245,6 +274,28 @@ def _train_replica(r, w0, u0, grp, params, tables, result, snaps, traj, sc, loss
         for g in range(G):
             if hinge_active(grp.weight[g], grp.margin[g], grp.y[g], out_n[g]):
                 active_r[g] += steps - step
+
+
+#: The GD kernels :func:`train` can run (docs/performance.md), both one replica per
+#: task (:func:`_train_replica`): ``"replicas"``, the original channel loops
+#: (:func:`xordsim.model.descend`, :func:`xordsim.model.forward`,
+#: :func:`xordsim.model.group_loss`); ``"simd"``, the same arithmetic as loops that
+#: vectorise across channels (:func:`xordsim.model.descend_simd`,
+#: :func:`xordsim.model.forward_simd`, :func:`xordsim.model.group_loss_simd`).
+KERNELS = ("replicas", "simd")
+
+#: :func:`pick_kernel` runs the channel-SIMD kernel from this many filters per layer on
+#: (measured with bench/bench_engine.py; docs/performance.md).
+SIMD_MIN_K = 8
+
+
+def pick_kernel(k: int, replicas: int, loss: str = "hinge") -> str:
+    """The kernel :func:`train` runs for k filters, R = ``replicas`` and ``loss``:
+    ``"simd"`` for k >= :data:`SIMD_MIN_K`, else ``"replicas"``. A function of the
+    problem's size only -- never of the thread count -- so that a seed fixes every number.
+    Every kernel supports every loss, snapshots and trajectories."""
+    del replicas, loss  # the same choice for every R and loss (measured: docs/performance.md)
+    return "simd" if k >= SIMD_MIN_K else "replicas"
 
 
 @dataclass(repr=False)
@@ -293,6 +344,8 @@ class TrainResult:
     loss_trajectory, train_error_trajectory : (R, S') or None
         Loss and training error of W_t at those steps (after a replica stopped: its final
         values; NaN from the step it diverged).
+    kernel : str
+        The kernel that ran (:func:`pick_kernel`; docs/performance.md).
     """
 
     w0: np.ndarray
@@ -318,6 +371,7 @@ class TrainResult:
     trajectory_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     loss_trajectory: np.ndarray | None = None
     train_error_trajectory: np.ndarray | None = None
+    kernel: str = "replicas"
 
     def __repr__(self) -> str:
         """Shapes and headline numbers, not the arrays (3 significant digits)."""
@@ -370,6 +424,7 @@ def train(
     u0=None,
     test_distribution=None,
     snapshot_steps=None,
+    _kernel: str | None = None,
     **params,
 ) -> TrainResult:
     """Train R replicas of the network of Eq. 2 (Eq. 1 for XOR) by full-batch GD.
@@ -411,13 +466,17 @@ def train(
 
     ``record_every`` > 0 records the loss and the training error every that many steps
     (memory 16 R (T / record_every + 1) bytes, refused up front when it would not fit).
+
+    The GD kernel is picked per call by :func:`pick_kernel` (by k; docs/performance.md)
+    and reported in ``TrainResult.kernel``; ``_kernel`` forces one of :data:`KERNELS`
+    (private: the benchmark and the tests compare them).
     """
     t_start = time.perf_counter()
     cfg, explicit = _resolve_config(config, params)
     groups = loss_groups(x, y, cfg.problem, cfg.gamma)
     return _train_on_groups(groups, np.asarray(x).shape[-2], np.asarray(y).shape[-1], cfg,
                             explicit, replicas, seed, w0, u0, test_distribution,
-                            snapshot_steps, t_start)
+                            snapshot_steps, t_start, _kernel)
 
 
 def train_groups(
@@ -431,6 +490,7 @@ def train_groups(
     u0=None,
     test_distribution=None,
     snapshot_steps=None,
+    _kernel: str | None = None,
     **params,
 ) -> TrainResult:
     """:func:`train` on training sets already reduced to loss groups -- no points needed.
@@ -450,7 +510,7 @@ def train_groups(
     d = check_int("d", d, 1)
     n = int(round(float(groups.count[0].sum())))
     return _train_on_groups(groups, d, n, cfg, explicit, replicas, seed, w0, u0,
-                            test_distribution, snapshot_steps, t_start)
+                            test_distribution, snapshot_steps, t_start, _kernel)
 
 
 def _resolve_config(config, params) -> tuple[GDConfig, bool]:
@@ -467,9 +527,11 @@ def _resolve_config(config, params) -> tuple[GDConfig, bool]:
 
 
 def _train_on_groups(groups, d, n, cfg, explicit, replicas, seed, w0, u0, test_distribution,
-                     snapshot_steps, t_start) -> TrainResult:
+                     snapshot_steps, t_start, kernel=None) -> TrainResult:
     """The common body of :func:`train` and :func:`train_groups`: initialization, the
-    kernel call, the exact test error and the record."""
+    kernel call (``kernel`` as :func:`pick_kernel` chooses it, unless forced: the private
+    ``_kernel`` of :func:`train`, for the benchmark and the tests), the exact test error
+    and the record."""
     k, steps, problem, max_weight = cfg.k, cfg.steps, cfg.problem, cfg.max_weight
     lr = cfg.eta
     init = cfg.init
@@ -521,9 +583,13 @@ def _train_on_groups(groups, d, n, cfg, explicit, replicas, seed, w0, u0, test_d
     traj_loss = np.zeros((R, n_traj))
     traj_err = np.zeros((R, n_traj))
     data_idx = np.arange(R) if Rd > 1 else np.zeros(R, np.int64)
-    gd = GDParams(float(lr), steps, float(max_weight), float(cfg.tol), cfg.record_every)
+    kernel = pick_kernel(k, R, cfg.loss) if kernel is None else check_choice(
+        "kernel", kernel, KERNELS)
+    gd = GDParams(float(lr), steps, float(max_weight), float(cfg.tol), cfg.record_every,
+                  kernel == "simd")
     spec = kernel_loss(cfg.loss, cfg.output_scale)
     _gd_kernel(w0, u0, data_idx, kernel_groups(groups.arrays(), spec), gd, TABLES,
+               SIMD_TABLES,
                Result(w, u, status, stop_step, loss, train_err, active, outputs),
                Snapshots(snaps, snap_w, snap_u, snap_active), Trajectories(traj_loss, traj_err),
                spec)
@@ -551,4 +617,5 @@ def _train_on_groups(groups, d, n, cfg, explicit, replicas, seed, w0, u0, test_d
         trajectory_steps=np.arange(n_traj, dtype=np.int64) * cfg.record_every,
         loss_trajectory=traj_loss if n_traj else None,
         train_error_trajectory=traj_err if n_traj else None,
+        kernel=kernel,
     )

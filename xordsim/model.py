@@ -431,6 +431,332 @@ def descend(s, t, coef_a, coef_b, scale):
     return moved != 0.0
 
 
+# ----------------------------------------------------------------------------------------
+# The channel-SIMD kernel's primitives (xordsim.engine picks them for large k; the
+# derivation is in :func:`descend_simd`). Per replica the same arithmetic as descend /
+# forward / group_loss, written so that LLVM vectorises every loop over channels: no
+# branch and no gather in a channel loop, boolean masks combined with & and | (a
+# short-circuit `and` / `or` keeps a loop scalar), constant tables laid out by mask.
+
+
+def _check_grad_structure() -> None:
+    """The facts :func:`descend_simd` folds in, checked on the tables themselves: where b
+    loses, side a receives the subgradient exactly when a is in the mask (GRAD_A of the two
+    classes with the same a are equal columns), and where b wins, side b exactly when b is
+    in the mask; so the 8 per-class coefficients of each side take only 6 distinct values."""
+    for c in range(N_CLASSES):
+        ab, b_wins = c >> 1, c & 1
+        a, b = (0 if ab >> 1 == 0 else 2), (1 if ab & 1 == 0 else 3)
+        masks = np.arange(16)
+        if not b_wins:
+            assert np.array_equal(GRAD_A[c], (masks >> a & 1).astype(float))
+        else:
+            assert np.array_equal(GRAD_B[c], (masks >> b & 1).astype(float))
+
+
+_check_grad_structure()
+
+#: GRAD_BY_MASK[M] = (GRAD_A[:, M], GRAD_B[:, M]) (16, 16): a group's 16 coefficient
+#: increments contiguous, so that adding them vectorises.
+GRAD_BY_MASK = np.ascontiguousarray(np.concatenate([GRAD_A, GRAD_B]).T)
+
+
+class SimdTables(NamedTuple):
+    """The reduction's tables for the channel-SIMD kernel: ``sel`` (:data:`SEL`) and
+    ``grad`` (:data:`GRAD_BY_MASK`)."""
+
+    sel: np.ndarray
+    grad: np.ndarray
+
+
+SIMD_TABLES = SimdTables(SEL, GRAD_BY_MASK)
+
+
+#: The channel-SIMD kernel pads each layer to a multiple of this many channels with zero
+#: filters (s = t = 0), which add 0 to every class sum and never move (sigma'(0) = 0), so
+#: that every channel loop runs whole SIMD vectors (no scalar remainder loop).
+SIMD_PAD = 8
+
+
+def padded_channels(k: int) -> int:
+    """The number of channels of the channel-SIMD kernel's arrays for k filters: k rounded
+    up to a multiple of :data:`SIMD_PAD`."""
+    return -(-k // SIMD_PAD) * SIMD_PAD
+
+
+@njit(cache=True, inline="always")
+def _class_sums(s, t):
+    """|s|, |t|, max(|s|, |t|) of a channel and its one-hot sign class
+    ab = 2 [s < 0] + [t < 0] as four masks (combined bitwise, so that a loop vectorises)."""
+    abs_s, abs_t = abs(s), abs(t)
+    s_neg = s < 0.0
+    t_neg = t < 0.0
+    return (abs_s, abs_t, max(abs_s, abs_t), ~s_neg & ~t_neg, ~s_neg & t_neg,
+            s_neg & ~t_neg, s_neg & t_neg)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def forward_simd(sw, tw, su, tu, D, k):
+    """:func:`forward` as one loop over the channels of w and u together: D[ab, 1..3] =
+    the sums of |s|, |t|, max(|s|, |t|) over the w channels of sign class ab minus the
+    same over the u channels (w and u added into the same 12 sums, reassociated for SIMD);
+    returns the larger mean filter response of w and u over their ``k`` channels (the
+    arrays may be padded with zero channels, :func:`padded_channels`), NaN if a sum is
+    not finite. Each channel's contribution is selected by a mask (no branch, no gather),
+    so LLVM vectorises the loop across channels."""
+    a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = m0 = m1 = m2 = m3 = 0.0
+    size_w = size_u = 0.0
+    for j in range(sw.shape[0]):
+        abs_s, abs_t, mx, c0, c1, c2, c3 = _class_sums(sw[j], tw[j])
+        a0 += abs_s if c0 else 0.0
+        a1 += abs_s if c1 else 0.0
+        a2 += abs_s if c2 else 0.0
+        a3 += abs_s if c3 else 0.0
+        b0 += abs_t if c0 else 0.0
+        b1 += abs_t if c1 else 0.0
+        b2 += abs_t if c2 else 0.0
+        b3 += abs_t if c3 else 0.0
+        m0 += mx if c0 else 0.0
+        m1 += mx if c1 else 0.0
+        m2 += mx if c2 else 0.0
+        m3 += mx if c3 else 0.0
+        size_w += mx
+        abs_s, abs_t, mx, c0, c1, c2, c3 = _class_sums(su[j], tu[j])
+        a0 -= abs_s if c0 else 0.0
+        a1 -= abs_s if c1 else 0.0
+        a2 -= abs_s if c2 else 0.0
+        a3 -= abs_s if c3 else 0.0
+        b0 -= abs_t if c0 else 0.0
+        b1 -= abs_t if c1 else 0.0
+        b2 -= abs_t if c2 else 0.0
+        b3 -= abs_t if c3 else 0.0
+        m0 -= mx if c0 else 0.0
+        m1 -= mx if c1 else 0.0
+        m2 -= mx if c2 else 0.0
+        m3 -= mx if c3 else 0.0
+        size_u += mx
+    D[0, 1] = a0
+    D[1, 1] = a1
+    D[2, 1] = a2
+    D[3, 1] = a3
+    D[0, 2] = b0
+    D[1, 2] = b1
+    D[2, 2] = b2
+    D[3, 2] = b3
+    D[0, 3] = m0
+    D[1, 3] = m1
+    D[2, 3] = m2
+    D[3, 3] = m3
+    if not (size_w <= np.inf and size_u <= np.inf):
+        return np.nan
+    return max(size_w, size_u) / k
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def descend_simd(sw, tw, su, tu, coef_a, coef_b, scale):
+    """:func:`descend` of w (``scale`` = 2 eta) and of u (-2 eta), bit for bit (up to the
+    sign of a zero response), as one loop over the channels that vectorises: one GD step
+    on filters in (s, t) coordinates.
+
+    **Derivation (the (s, t) bilinear form of the max-pool network).** With
+    p1 = (1, 1), p2 = (1, -1), p3 = -p1, p4 = -p2 (:mod:`xordsim.patterns`) channel j
+    responds s_j = w_j·p1, t_j = w_j·p2, -s_j, -t_j to the four patterns, and
+    w_j = ((s_j + t_j)/2, (s_j - t_j)/2). On a point of pattern set M the max-pool over
+    its d patterns keeps max_{l in M} sigma(w_j·p_l) = |s_j| if only a (the pattern of
+    {p1, p3} with response |s_j|) is in M, |t_j| if only b, max(|s_j|, |t_j|) if both, 0
+    if neither: N_W on every mask is a function of 12 channel sums (|s|, |t|,
+    max(|s|, |t|) over the channels of each sign class ab = 2 [s < 0] + [t < 0], w minus
+    u; :func:`forward_simd`). The subgradient of the loss with respect to w_j is
+    ga_j p1 + gb_j p2 with ga_j = coef_a[c_j] sign(s_j), gb_j = coef_b[c_j] sign(t_j),
+    c_j = 2 ab + [b wins] and coef = sum_g W_g l'(N_g) GRAD[c, M_g] over the loss
+    groups (:func:`group_loss_simd`); as p1·p1 = p2·p2 = 2 and p1·p2 = 0, GD moves s_j by
+    -scale ga_j and t_j by -scale gb_j. So a step is, per channel, the choice of two of
+    the per-class step sizes, two subtractions, and the new class sums.
+
+    Folded in here: the sign of s_j is -1 on the classes with s < 0 and +1 on the others
+    (0 where s_j = 0, sigma'(0) = 0), so it enters the per-class steps
+    e_c = scale coef_a[c] sign_c once per step; and since where b loses side a gets the
+    subgradient exactly when a is in the mask (and where b wins, side b exactly when b
+    is; checked on the tables, :func:`_check_grad_structure`), e_c of a losing b depends
+    on s's sign only and f_c of a winning b on t's only: each step size is a tree of
+    five selects, with the masks combined bitwise, so the loop has no branch and no
+    gather and LLVM vectorises it across channels (SIMD lanes = channels).
+
+    Returns whether any filter moved (sum |ds| + |dt| != 0).
+    """
+    # per-class steps with sign(s), sign(t) of the class folded in (exact: a negation)
+    e0 = scale * coef_a[0]  # b loses: depends on a (the sign of s) only: e0 = e2
+    e4 = -(scale * coef_a[4])  # = e6
+    e1 = scale * coef_a[1]  # b wins: on both signs
+    e3 = scale * coef_a[3]
+    e5 = -(scale * coef_a[5])
+    e7 = -(scale * coef_a[7])
+    f1 = scale * coef_b[1]  # b wins: depends on b (the sign of t) only: f1 = f5
+    f3 = -(scale * coef_b[3])  # = f7
+    f0 = scale * coef_b[0]  # b loses: on both signs
+    f2 = -(scale * coef_b[2])
+    f4 = scale * coef_b[4]
+    f6 = -(scale * coef_b[6])
+    moved = 0.0
+    for j in range(sw.shape[0]):
+        ds, dt = _channel_step(sw[j], tw[j], e0, e1, e3, e4, e5, e7, f0, f1, f2, f3, f4, f6)
+        moved += abs(ds) + abs(dt)
+        sw[j] -= ds
+        tw[j] -= dt
+        # u: the step of scale -2 eta is -(ds, dt) exactly
+        ds, dt = _channel_step(su[j], tu[j], e0, e1, e3, e4, e5, e7, f0, f1, f2, f3, f4, f6)
+        moved += abs(ds) + abs(dt)
+        su[j] += ds
+        tu[j] += dt
+    return moved != 0.0
+
+
+@njit(cache=True, inline="always")
+def _channel_step(sj, tj, e0, e1, e3, e4, e5, e7, f0, f1, f2, f3, f4, f6):
+    """(ds, dt) of one w channel for the per-class steps of :func:`descend_simd`."""
+    abs_s, abs_t = abs(sj), abs(tj)
+    s_neg = sj < 0.0
+    t_neg = tj < 0.0
+    # class_flags, bitwise: b wins when |t| > |s|, or on a tie when a = p3, b = p2
+    b_wins = (abs_t > abs_s) | ((abs_t == abs_s) & s_neg & ~t_neg)
+    # one select per statement: a nested conditional expression keeps the loop scalar
+    ew_neg = e7 if t_neg else e5
+    ew_pos = e3 if t_neg else e1
+    e_win = ew_neg if s_neg else ew_pos
+    e_lose = e4 if s_neg else e0
+    f_win = f3 if t_neg else f1
+    fl_neg = f6 if t_neg else f4
+    fl_pos = f2 if t_neg else f0
+    f_lose = fl_neg if s_neg else fl_pos
+    e = e_win if b_wins else e_lose
+    f = f_win if b_wins else f_lose
+    ds = e if sj != 0.0 else 0.0
+    dt = f if tj != 0.0 else 0.0
+    return ds, dt
+
+
+@njit(cache=True)
+def _hinge_groups_simd(D, coef_a, coef_b, out_n, groups, tables, active):
+    """:func:`_hinge_groups`: the same operations in the same order, with the 16
+    coefficient sums in local variables (registers) over the loop over groups instead of
+    in memory, and the gradient table by mask (:data:`GRAD_BY_MASK`)."""
+    gmask, gy, gweight, gmargin = groups.mask, groups.y, groups.weight, groups.margin
+    sel, grad = tables.sel, tables.grad
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+    b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = 0.0
+    loss = 0.0
+    for g in range(gmask.shape[0]):
+        M = gmask[g]
+        n = mask_output(D, M, sel)
+        out_n[g] = n
+        if hinge_active(gweight[g], gmargin[g], gy[g], n):
+            active[g] += 1
+            loss += gweight[g] * (gmargin[g] - gy[g] * n)
+            dn = -gweight[g] * gy[g]
+            r = grad[M]
+            a0 += dn * r[0]
+            a1 += dn * r[1]
+            a2 += dn * r[2]
+            a3 += dn * r[3]
+            a4 += dn * r[4]
+            a5 += dn * r[5]
+            a6 += dn * r[6]
+            a7 += dn * r[7]
+            b0 += dn * r[8]
+            b1 += dn * r[9]
+            b2 += dn * r[10]
+            b3 += dn * r[11]
+            b4 += dn * r[12]
+            b5 += dn * r[13]
+            b6 += dn * r[14]
+            b7 += dn * r[15]
+    _store_coef(coef_a, coef_b, a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6,
+                b7)
+    return loss
+
+
+@njit(cache=True)
+def _smooth_groups_simd(D, coef_a, coef_b, out_n, groups, tables, active, kind, alpha):
+    """:func:`_smooth_groups` with the coefficient sums in registers (see
+    :func:`_hinge_groups_simd`)."""
+    gmask, gy, gweight, gmargin = groups.mask, groups.y, groups.weight, groups.margin
+    sel, grad = tables.sel, tables.grad
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+    b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = 0.0
+    loss = 0.0
+    for g in range(gmask.shape[0]):
+        M = gmask[g]
+        n = alpha * mask_output(D, M, sel)
+        out_n[g] = n
+        weight = gweight[g]
+        if not weight > 0.0:
+            continue
+        if hinge_active(weight, gmargin[g], gy[g], n):
+            active[g] += 1
+        value, slope = point_loss(kind, n, gy[g], gmargin[g])
+        loss += weight * value
+        dn = alpha * (weight * slope)
+        r = grad[M]
+        a0 += dn * r[0]
+        a1 += dn * r[1]
+        a2 += dn * r[2]
+        a3 += dn * r[3]
+        a4 += dn * r[4]
+        a5 += dn * r[5]
+        a6 += dn * r[6]
+        a7 += dn * r[7]
+        b0 += dn * r[8]
+        b1 += dn * r[9]
+        b2 += dn * r[10]
+        b3 += dn * r[11]
+        b4 += dn * r[12]
+        b5 += dn * r[13]
+        b6 += dn * r[14]
+        b7 += dn * r[15]
+    _store_coef(coef_a, coef_b, a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6,
+                b7)
+    return loss
+
+
+@njit(cache=True, inline="always")
+def _store_coef(coef_a, coef_b, a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5,
+                b6, b7):
+    """coef_a, coef_b from the 16 sums of a group loop."""
+    coef_a[0], coef_a[1], coef_a[2], coef_a[3] = a0, a1, a2, a3
+    coef_a[4], coef_a[5], coef_a[6], coef_a[7] = a4, a5, a6, a7
+    coef_b[0], coef_b[1], coef_b[2], coef_b[3] = b0, b1, b2, b3
+    coef_b[4], coef_b[5], coef_b[6], coef_b[7] = b4, b5, b6, b7
+
+
+def _group_loss_simd_of(loss, sc, groups, tables, active):  # pragma: no cover
+    """The loop of :func:`group_loss_simd` for the type of ``loss`` (compiled only)."""
+    raise NotImplementedError("called from compiled code only")
+
+
+@overload(_group_loss_simd_of, jit_options={"cache": True})
+def _group_loss_simd_of_impl(loss, sc, groups, tables, active):
+    cls = getattr(loss, "instance_class", None)
+    if cls is HingeLoss:
+        return lambda loss, sc, groups, tables, active: _hinge_groups_simd(
+            sc.D, sc.coef_a, sc.coef_b, sc.out_n, groups, tables, active)
+    if cls is SquaredLoss:
+        return lambda loss, sc, groups, tables, active: _smooth_groups_simd(
+            sc.D, sc.coef_a, sc.coef_b, sc.out_n, groups, tables, active, SQUARED,
+            loss.alpha)
+    if cls is LogisticLoss:
+        return lambda loss, sc, groups, tables, active: _smooth_groups_simd(
+            sc.D, sc.coef_a, sc.coef_b, sc.out_n, groups, tables, active, LOGISTIC,
+            loss.alpha)
+    return None
+
+
+@njit(cache=True)
+def group_loss_simd(sc, groups, tables, active, loss):
+    """:func:`group_loss` for the channel-SIMD kernel, bit for bit (the same arguments, with
+    ``tables`` = :data:`SIMD_TABLES`). Returns the loss."""
+    return _group_loss_simd_of(loss, sc, groups, tables, active)
+
+
 @njit(cache=True)
 def grad_sq_norm(s, t, coef_a, coef_b) -> float:
     """Squared norm of the loss gradient over filters given in (s, t) coordinates.
