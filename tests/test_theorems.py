@@ -154,6 +154,37 @@ def test_clustering_event():
     assert th.clustering_event(ws, counts + 1, members, X[0], X[1], eta).tolist() == [False]
 
 
+def _clustering_event_plain(ws, counts, members, direction, ortho, eta):
+    """The definition, in NumPy over every (replica, snapshot, filter) at once."""
+    c = np.asarray(counts, float)[..., None] * eta
+    with np.errstate(invalid="ignore"):  # inf * 0 in the products: NaN, which fails
+        along = ws @ direction - c * (direction @ direction)
+        across = ws @ ortho - c * (direction @ ortho)
+        good = (along > 0) & (np.abs(across) < 2 * eta)
+    return np.all(good | ~members[:, None, :], axis=(1, 2))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_clustering_event_matches_its_definition(seed):
+    """The one-pass numba loop (stops at a replica's first failing filter) against the
+    definition, on the lemmas' +-1 directions, with boundary cases, NaN and inf."""
+    rng = np.random.default_rng(seed)
+    R, S, k, eta = 40, 7, 5, 0.01
+    counts = rng.integers(0, 4, (R, S))
+    members = rng.random((R, k)) < 0.7
+    direction, ortho = X[rng.integers(0, 4)], X[rng.integers(0, 4)]
+    ws = (counts[..., None, None] * eta * direction
+          + rng.normal(0, 1.5 * eta, (R, S, k, 2)))
+    ws[rng.random((R, S, k)) < 0.05] = 0.0  # along = -count * eta * 2: on or past the edge
+    ws[0, 0, 0] = np.nan
+    ws[1, 2, 3] = np.inf
+    members[:2] = True
+    want = _clustering_event_plain(ws, counts, members, direction, ortho, eta)
+    got = th.clustering_event(ws, counts, members, direction, ortho, eta)
+    assert got.dtype == bool and got.tolist() == want.tolist()
+    assert not got[0] and not got[1]  # non-finite weights fail
+
+
 def test_angle_event():
     w = np.array([[[1.0, 1.1], [0.0, 1.0]]])
     members = np.array([[True, False]])

@@ -18,8 +18,14 @@ The report opens with a one-line summary (and a banner outside full mode), then 
 findings (:mod:`xordsim.findings`), a table of contents, the theorem table, the figures
 and the run's settings, times, machine and versions.
 
+With ``jobs`` > 1 the stages run at once in that many worker processes, the longest
+first, each figure and each theorem result a task with 1 / ``jobs`` of the cores, so
+that single-threaded phases (NumPy glue, matplotlib, MNIST) no longer leave cores idle.
+The numbers do not depend on it (each depends on its own seed and settings only); the
+default, ``jobs=1``, runs them one after the other in this process.
+
 Progress: on a terminal one bar per stage; otherwise (a log file, CI) one line per
-finished stage; ``quiet`` prints nothing.
+finished stage, in registry order; ``quiet`` prints nothing.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from xordsim import __version__
+from xordsim._validate import InputError
 from xordsim.figures import FIGURES, draw, missing_requirements
 from xordsim.figures.common import settings_text
 from xordsim.findings import (
@@ -185,16 +192,31 @@ def theorem_jobs(mode: str) -> list[tuple[str, int, dict]]:
     return jobs
 
 
-def stage_theorems(out: Path, seed: int, mode: str, progress: Progress, force: bool) -> Stage:
+def _theorem_plan(out: Path, seed: int, mode: str, force: bool):
+    """The theorem stage before it runs: the Stage, its record (meta) and path, and the
+    jobs to run (None when an earlier run's theorems.json is reused)."""
     settings = _jsonify(THEOREM_SETTINGS[mode])
     meta = {"seed": seed, "mode": mode, "version": __version__, "settings": settings}
     path = out / "theorems.json"
     stage = Stage("theorems", "theorems", "Theorem estimates", settings=settings)
-    t0 = time.perf_counter()
     if not force and _up_to_date(path, meta):
         stage.doc, stage.status = json.loads(path.read_text()), REUSED
-    else:
-        jobs = theorem_jobs(mode)
+        stage.compute_seconds = stage.doc.get("seconds")
+        return stage, meta, path, None
+    return stage, meta, path, theorem_jobs(mode)
+
+
+def _finish_theorems(stage: Stage, meta: dict, path: Path, rows: list[dict],
+                     seconds: float) -> None:
+    stage.doc = dict(meta, seconds=seconds, files=[], rows=_jsonify(rows))
+    write_json(path, stage.doc)
+    stage.compute_seconds = seconds
+
+
+def stage_theorems(out: Path, seed: int, mode: str, progress: Progress, force: bool) -> Stage:
+    t0 = time.perf_counter()
+    stage, meta, path, jobs = _theorem_plan(out, seed, mode, force)
+    if jobs is not None:
         rows: list[dict] = []
         with progress.bar("theorems", sum(n * SPECS[name].rows for name, n, _ in jobs),
                           "replica") as update:
@@ -210,11 +232,8 @@ def stage_theorems(out: Path, seed: int, mode: str, progress: Progress, force: b
                 expected += n * SPECS[name].rows
                 if done < expected:
                     advance(expected - done)
-        stage.doc = dict(meta, seconds=time.perf_counter() - t0, files=[],
-                         rows=_jsonify(rows))
-        write_json(path, stage.doc)
+        _finish_theorems(stage, meta, path, rows, time.perf_counter() - t0)
     stage.seconds = time.perf_counter() - t0
-    stage.compute_seconds = stage.doc.get("seconds")
     return stage
 
 
@@ -238,53 +257,215 @@ def skip_reason(name: str, mode: str) -> str:
     return ""
 
 
+def _figure_plan(name: str, out: Path, seed: int, mode: str, force: bool,
+                 record: dict) -> tuple[Stage, dict | None]:
+    """Figure ``name``'s stage before it runs: skipped (with the reason), reused (an
+    earlier run drew it with the same seed, settings and version), or to compute (then
+    also the record entry to store once it is drawn)."""
+    spec = FIGURES[name]
+    stage = Stage(name, "figure", spec.title)
+    stage.reason = skip_reason(name, mode)
+    if stage.reason:
+        stage.status = SKIPPED
+        return stage, None
+    stage.settings = _jsonify(spec.resolve(mode=mode))
+    meta = {"seed": seed, "settings": stage.settings, "version": __version__}
+    if (not force and record.get(name) == meta
+            and _up_to_date(out / f"{name}.json", {"seed": seed, "settings": stage.settings})):
+        stage.status = REUSED
+        _read_sidecar(stage, out)
+        return stage, None
+    return stage, meta
+
+
+def _read_sidecar(stage: Stage, out: Path) -> None:
+    stage.doc = json.loads((out / f"{stage.name}.json").read_text())
+    stage.compute_seconds = stage.doc.get("seconds")
+
+
+def compute_figure(name: str, out: Path, seed: int, mode: str, force: bool,
+                   dask: str | None = None) -> float:
+    """Draw figure ``name`` (``force``: a sweep figure also recomputes its store; ``dask``:
+    where a sweep figure runs, None in-process); returns the seconds it took."""
+    t0 = time.perf_counter()
+    options = {}
+    if FIGURES[name].sweep is not None:
+        from xordsim.figures.sweeps import remove_store
+
+        if force:
+            remove_store(out, name)
+        options["dask"] = dask or "off"
+    draw(name, out, seed, mode=mode, quiet=True, **options)
+    return time.perf_counter() - t0
+
+
 def stage_figure(name: str, out: Path, seed: int, mode: str, progress: Progress,
                  force: bool, record: dict, cluster=None) -> Stage:
     """Draw figure ``name`` unless an earlier run did with the same seed, settings and
     version (``force``: draw it anew; a sweep figure also recomputes its store). A sweep
     figure runs on ``cluster`` (:class:`xordsim.sweep.runner.SharedCluster`, started on
     first use) when one is given."""
-    spec = FIGURES[name]
-    stage = Stage(name, "figure", spec.title)
     t0 = time.perf_counter()
-    stage.reason = skip_reason(name, mode)
-    if stage.reason:
-        stage.status = SKIPPED
-        return stage
-    stage.settings = _jsonify(spec.resolve(mode=mode))
-    meta = {"seed": seed, "settings": stage.settings, "version": __version__}
-    sidecar = out / f"{name}.json"
-    if (not force and record.get(name) == meta
-            and _up_to_date(sidecar, {"seed": seed, "settings": stage.settings})):
-        stage.status = REUSED
-    else:
+    stage, meta = _figure_plan(name, out, seed, mode, force, record)
+    if meta is not None:
         with progress.bar(name, 1, "figure") as update:
-            options = {}
-            if spec.sweep is not None:
-                from xordsim.figures.sweeps import remove_store
-
-                if force:
-                    remove_store(out, name)
-                options["dask"] = "off" if cluster is None else cluster.address() or "off"
-            draw(name, out, seed, mode=mode, quiet=True, **options)
+            dask = None
+            if FIGURES[name].sweep is not None and cluster is not None:
+                dask = cluster.address()
+            compute_figure(name, out, seed, mode, force, dask)
             update(1)
         record[name] = meta
         write_json(out / RECORD, {"stages": record})
-    stage.doc = json.loads(sidecar.read_text())
+        _read_sidecar(stage, out)
     stage.seconds = time.perf_counter() - t0
-    stage.compute_seconds = stage.doc.get("seconds")
     return stage
+
+
+# ----------------------------------------------------------------------------------------
+# stages at once: both cores busy
+
+
+#: Seconds of each stage (figures) or theorem result in a full run on 2 cores, as measured;
+#: with ``jobs`` > 1 the longest start first (the order changes no number). A name not
+#: listed counts :data:`DEFAULT_COST`.
+COST_HINT = {"sample-complexity": 250.0, "fig4b": 90.0, "thm6.5": 40.0, "lemma6.2": 30.0,
+             "thm6.5ex1": 25.0, "losses": 20.0, "lazy-rich": 15.0, "fig4a": 15.0,
+             "lr-transfer": 12.0, "measures": 10.0, "lemma3.2": 8.0, "mnist-lazy": 60.0,
+             "capacity-width": 45.0, "random-labels": 26.0, "rank-agreement": 8.0}
+DEFAULT_COST = 5.0
+
+
+def default_jobs() -> int:
+    """Stages run at once by default: 1 (one after the other, each with every core).
+
+    With ``jobs`` > 1 every task gets 1 / ``jobs`` of the cores, so the longest stage
+    (sample-complexity, mostly numba-parallel GD) runs on fewer cores than alone; that
+    pays when the stages are many and short (``--quick``) or the cores many, not yet in
+    a full run on 2 cores (bench/bench_reproduce.py measures both)."""
+    return 1
+
+
+def _run_task(threads: int | None, fn, *args):
+    """Run ``fn(*args)`` in a worker with ``threads`` numba threads (None: numba's
+    default); the numbers never depend on the thread count."""
+    if threads:
+        import numba
+
+        numba.set_num_threads(threads)
+    return fn(*args)
+
+
+def _theorem_job(name: str, n: int, seed: int, params: dict) -> tuple[list[dict], float]:
+    t0 = time.perf_counter()
+    rows = estimate(name, n, seed, None, **params)
+    return rows, time.perf_counter() - t0
+
+
+def _run_stages_at_once(out: Path, seed: int, mode: str, progress: Progress, force: bool,
+                        record: dict, cluster, jobs: int) -> list[Stage]:
+    """Every stage, in ``jobs`` worker processes: the figures to draw and the theorem
+    stage's results are tasks, the longest first (:data:`COST_HINT`), each with 1 /
+    ``jobs`` of this process's numba threads (1 thread with 2 jobs on 2 cores). The cores
+    are never oversubscribed: numba splits a parallel loop evenly between its threads up
+    front, so a thread that has to share its core holds up the others (measured: two
+    2-thread workers on 2 cores made ``--quick`` 1.3-1.8x slower than one after the
+    other). Every number is the same as one after the other (a stage's numbers depend on
+    its seed and settings only; each worker writes its own files); this process keeps
+    the record, writes theorems.json and reports the stages in registry order."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    th, th_meta, th_path, th_jobs = _theorem_plan(out, seed, mode, force)
+    stages: dict[str, Stage] = {"theorems": th}
+    metas: dict[str, dict] = {}
+    tasks: list[tuple[float, tuple, object, tuple]] = []
+    for i, (name, n, params) in enumerate(th_jobs or []):
+        tasks.append((COST_HINT.get(name, DEFAULT_COST), ("theorems", i), _theorem_job,
+                      (name, n, seed, params)))
+    dask = None
+    for name in FIGURES:
+        stage, meta = _figure_plan(name, out, seed, mode, force, record)
+        stages[name] = stage
+        if meta is None:
+            continue
+        metas[name] = meta
+        if FIGURES[name].sweep is not None and cluster is not None and dask is None:
+            dask = cluster.address()
+        tasks.append((COST_HINT.get(name, DEFAULT_COST), ("figure", name), compute_figure,
+                      (name, out, seed, mode, force, dask)))
+    pending_theorems = len(th_jobs or [])
+    th_rows: list[list[dict] | None] = [None] * pending_theorems
+    th_seconds = 0.0
+    done = {name for name, s in stages.items() if s.status != COMPUTED}
+    order = list(stages)
+    reported = 0
+
+    def report_in_order() -> None:
+        nonlocal reported
+        while reported < len(order) and order[reported] in done:
+            stage = stages[order[reported]]
+            if stage.status == COMPUTED and progress.mode == "bars":
+                with progress.bar(stage.name, 1, "stage") as update:
+                    update(1)
+            progress.finished(stage)
+            reported += 1
+
+    report_in_order()
+    if tasks:
+        import numba
+
+        threads = numba.get_num_threads()  # --threads, or numba's default
+        share = max(1, threads // jobs)
+        tasks.sort(key=lambda t: -t[0])  # stable: equal costs keep registry order
+        pool = ProcessPoolExecutor(min(jobs, len(tasks)),
+                                   mp_context=multiprocessing.get_context("spawn"))
+        try:
+            futures = {pool.submit(_run_task, share, fn, *args): key
+                       for _, key, fn, args in tasks}
+            remaining = set(futures)
+            while remaining:
+                finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    kind, key = futures[fut]
+                    if kind == "theorems":
+                        th_rows[key], seconds = fut.result()
+                        th_seconds += seconds
+                        pending_theorems -= 1
+                        if pending_theorems == 0:
+                            _finish_theorems(th, th_meta, th_path,
+                                             [r for rows in th_rows for r in rows or []],
+                                             th_seconds)
+                            th.seconds = th_seconds
+                            done.add("theorems")
+                    else:
+                        stage = stages[key]
+                        stage.seconds = fut.result()
+                        record[key] = metas[key]
+                        write_json(out / RECORD, {"stages": record})
+                        _read_sidecar(stage, out)
+                        done.add(key)
+                report_in_order()
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+    return list(stages.values())
 
 
 def reproduce(out: str | Path = "results", seed: int = 0, quick: bool = False,
               quiet: bool = False, force: bool = False, tiny: bool = False,
-              dask: str | None = None) -> Path:
+              dask: str | None = None, jobs: int | None = None) -> Path:
     """Run every stage into ``out`` and write the report; returns the path of report.html.
 
     ``dask``: where the figures that are sweeps run (``local:N`` or a scheduler address;
     None: in-process, or ``$XORDSIM_DASK_SCHEDULER`` when set; ``"off"``: in-process). A
     ``local:N`` cluster is started once, when the first sweep figure needs computing, and
     serves every sweep figure of the run; the other stages run in-process.
+
+    ``jobs``: stages computed at once, each in a worker process with 1 / ``jobs`` of the
+    numba threads (None: :func:`default_jobs`; 1: one after the other in this process).
+    The figures and the theorem results are the tasks, the longest first; the numbers are
+    the same for every ``jobs``.
     """
     from xordsim.sweep.runner import SharedCluster, parse_dask
 
@@ -293,6 +474,9 @@ def reproduce(out: str | Path = "results", seed: int = 0, quick: bool = False,
         from xordsim.sweep.runner import require
 
         require("dask", "dask")
+    jobs = default_jobs() if jobs is None else int(jobs)
+    if jobs < 1:
+        raise InputError(f"jobs must be >= 1, got {jobs}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     mode = "tiny" if tiny else ("quick" if quick else "full")
@@ -301,13 +485,18 @@ def reproduce(out: str | Path = "results", seed: int = 0, quick: bool = False,
     record = _read_record(out)
     stages = []
     with SharedCluster(dask) as cluster:
-        for name in ["theorems", *FIGURES]:
-            if name == "theorems":
-                stage = stage_theorems(out, seed, mode, progress, force)
-            else:
-                stage = stage_figure(name, out, seed, mode, progress, force, record, cluster)
-            progress.finished(stage)
-            stages.append(stage)
+        if jobs > 1:
+            stages = _run_stages_at_once(out, seed, mode, progress, force, record, cluster,
+                                         jobs)
+        else:
+            for name in ["theorems", *FIGURES]:
+                if name == "theorems":
+                    stage = stage_theorems(out, seed, mode, progress, force)
+                else:
+                    stage = stage_figure(name, out, seed, mode, progress, force, record,
+                                         cluster)
+                progress.finished(stage)
+                stages.append(stage)
     theorems = stages[0].doc
     figures = {s.name: s.doc for s in stages if s.kind == "figure" and s.doc is not None}
     results = Results(theorems["rows"], figures, out, mode=mode, seed=seed)
@@ -691,6 +880,6 @@ def _html_toc(items: list[tuple[int, str, str]]) -> str:
     return "".join(parts)
 
 
-__all__ = ["INCLUSIVE", "Progress", "Report", "Stage", "THEOREM_SETTINGS", "git_commit",
-           "machine", "reproduce", "skip_reason", "stage_figure", "stage_theorems",
-           "theorem_jobs", "versions"]
+__all__ = ["COST_HINT", "INCLUSIVE", "Progress", "Report", "Stage", "THEOREM_SETTINGS",
+           "compute_figure", "default_jobs", "git_commit", "machine", "reproduce",
+           "skip_reason", "stage_figure", "stage_theorems", "theorem_jobs", "versions"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from xordsim._validate import Param
 from xordsim.cli._common import (
     add_dask,
     add_out,
@@ -15,6 +16,9 @@ from xordsim.cli._common import (
     dask_value,
     seed_value,
 )
+
+#: ``--jobs``: stages computed at once (:func:`xordsim.report.reproduce`).
+JOBS = Param("jobs", "int", None, "stages computed at once", low=1, high=64)
 
 
 def add_parser(sub) -> None:
@@ -41,6 +45,10 @@ def add_parser(sub) -> None:
              "figures run in-process")
     add_quiet(p)
     add_threads(p)
+    p.add_argument("--jobs", default=None, metavar="N",
+                   help="stages computed at once, each in a worker process with 1/N of the "
+                   "numba threads: an integer in [1, 64] (default: 1, one after the "
+                   "other); the numbers do not depend on it")
     p.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # tests only
     p.set_defaults(func=run, command="reproduce")
 
@@ -48,6 +56,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     seed = seed_value(args)
     dask = dask_value(args, "xordsim reproduce --dask")
+    jobs = None if args.jobs is None else JOBS.parse(args.jobs, "--jobs")
     out = check_output_dir("--out", args.out)
     apply_threads(args)
 
@@ -57,6 +66,6 @@ def run(args) -> int:
 
     t0 = time.perf_counter()
     report = reproduce(out, seed=seed, quick=args.quick, quiet=args.quiet, force=args.force,
-                       tiny=args.tiny, dask=dask or "off")
+                       tiny=args.tiny, dask=dask or "off", jobs=jobs)
     print(f"report: {report} ({time.perf_counter() - t0:.0f} s)")
     return 0

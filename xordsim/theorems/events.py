@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import njit
 
 from xordsim.data import xor_dataset
 from xordsim.diagnostics import angles_to, argmax_sets, positive_sets
@@ -55,14 +56,46 @@ def clustering_event(ws, counts, members, direction, ortho, eta: float) -> np.nd
 
     ws (R, S, k, 2); counts (R, S); members (R, k) bool; returns (R,) bool.
     Non-finite weights (a diverged run) fail.
+
+    In one pass (:func:`_clustering_ok`, a replica stops at its first failing filter),
+    with the terms formed as ``ws @ direction - (counts * eta) * (direction @ direction)``:
+    for the directions of the lemmas (entries +-1) every product is exact, so each
+    comparison is the one of that NumPy expression, bit for bit.
     """
-    ws = np.asarray(ws, dtype=float)
+    ws = np.ascontiguousarray(ws, dtype=np.float64)
     direction = np.asarray(direction, float)
     ortho = np.asarray(ortho, float)
-    along = ws @ direction - np.asarray(counts, float)[..., None] * eta * (direction @ direction)
-    across = ws @ ortho - np.asarray(counts, float)[..., None] * eta * (direction @ ortho)
-    good = (along > 0) & (np.abs(across) < 2 * eta)  # (R, S, k)
-    return np.all(good | ~np.asarray(members, bool)[:, None, :], axis=(1, 2))
+    counts = np.asarray(counts, np.float64)
+    members = np.asarray(members, bool)
+    ok = np.empty(ws.shape[0], dtype=np.bool_)
+    _clustering_ok(ws, counts, members, float(direction[0]), float(direction[1]),
+                   float(ortho[0]), float(ortho[1]), float(direction @ direction),
+                   float(direction @ ortho), float(eta), ok)
+    return ok
+
+
+@njit(cache=True)
+def _clustering_ok(ws, counts, members, d0, d1, o0, o1, dd, do, eta, ok):  # pragma: no cover
+    """The loop of :func:`clustering_event`: ok[r] for every replica r (one thread: about
+    3 ms for 78 replicas x 501 snapshots x 120 filters, less than a parallel launch costs
+    on a busy machine, and it compiles in half the time)."""
+    R, S, k = ws.shape[0], ws.shape[1], ws.shape[2]
+    bound = 2 * eta
+    for r in range(R):
+        good = True
+        for s in range(S):
+            c = counts[r, s] * eta
+            a, b = c * dd, c * do
+            for j in range(k):
+                if members[r, j]:
+                    w0, w1 = ws[r, s, j, 0], ws[r, s, j, 1]
+                    if not ((w0 * d0 + w1 * d1) - a > 0 and abs((w0 * o0 + w1 * o1) - b)
+                            < bound):
+                        good = False
+                        break
+            if not good:
+                break
+        ok[r] = good
 
 
 def angle_event(w, members, direction, max_angle: float) -> np.ndarray:
