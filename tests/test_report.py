@@ -561,7 +561,7 @@ def test_four_explanations_side_by_side_from_the_four_csvs(tmp_path):
          "max_rel_deviation", ["0,0.6,0.01,0.001,0.03,500,0.4", "1,4.8,0.43,0.39,0.48,500,0.5"])
     _csv(tmp_path / "mnist-lazy.csv",
          "channels,diverged,rel_kernel_change,rel_weight_change",
-         ["4,0,209,3.4", "256,0,20,6.2", "512,1,nan,nan"])
+         ["4,0,209,3.4", "256,0,20,1.5", "512,1,nan,nan"])
     names = ("measures", "capacity-width", "random-labels", "mnist-lazy")
     figures = {n: {"title": n.title(), "settings": {}} for n in names}
     found = FINDINGS["four-explanations"].func(Results([], figures, tmp_path))
@@ -573,7 +573,8 @@ def test_four_explanations_side_by_side_from_the_four_csvs(tmp_path):
     assert ratio == {"Our bound": 0.5, "VC bound": 90, "Fro bound": 20,
                      "Spec_Fro bound": 30, "L1max bound": 15}
     assert "4.80 with a fraction p = 1 randomized (higher)" in found.statement
-    assert "relative kernel change 209 -> 20" in found.statement  # the diverged C is left out
+    assert "relative kernel change 209 -> 20, relative weight change 3.4 -> 1.5 (both fall" \
+        in found.statement  # the diverged C is left out
     assert [link.anchor for link in found.links] == [f"fig-{n}" for n in names]
     # one explanation's prediction fails: the status says so
     _csv(tmp_path / "random-labels.csv",
@@ -582,12 +583,17 @@ def test_four_explanations_side_by_side_from_the_four_csvs(tmp_path):
     found = FINDINGS["four-explanations"].func(Results([], figures, tmp_path))
     assert found.status == fnd.NOT_OBSERVED and "3 of 4 hold" in found.statement
     assert "(not higher)" in found.statement
+    # lazy training needs both changes to fall with width: a growing weight change fails
+    _csv(tmp_path / "mnist-lazy.csv", "channels,diverged,rel_kernel_change,rel_weight_change",
+         ["4,0,209,3.4", "256,0,20,6.2"])
+    found = FINDINGS["four-explanations"].func(Results([], figures, tmp_path))
+    assert "2 of 4 hold" in found.statement and "(not both falling;" in found.statement
     # only some figures drawn: the others are simply absent
     found = FINDINGS["four-explanations"].func(
         Results([], {"mnist-lazy": figures["mnist-lazy"]}, tmp_path))
     assert found.statement.startswith("As width grows: lazy training (the conv net of Sec. "
                                       "7, C = 4 to 256 channels)")
-    assert "1 of 1 hold" in found.statement
+    assert "0 of 1 hold" in found.statement
 
 
 def test_stages_at_once_give_the_same_numbers_and_order(run, tmp_path):

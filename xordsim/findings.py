@@ -664,17 +664,21 @@ def _four_explanations(results: Results) -> Finding | None:
         good = [r for r in rows if not r["diverged"]]
         if good:
             lo, hi = _ends(good, "channels")
-            ok = hi["rel_kernel_change"] < lo["rel_kernel_change"]
+            ok = (hi["rel_kernel_change"] < lo["rel_kernel_change"]
+                  and hi["rel_weight_change"] < lo["rel_weight_change"])
             held.append(ok)
             links.append(results.figure_link("mnist-lazy"))
             parts.append(f"lazy training (the conv net of Sec. 7, C = {int(lo['channels'])} to "
                          f"{int(hi['channels'])} channels): relative kernel change "
                          f"{sig(lo['rel_kernel_change'], 2)} -> {sig(hi['rel_kernel_change'], 2)}"
                          f", relative weight change {sig(lo['rel_weight_change'], 2)} -> "
-                         f"{sig(hi['rel_weight_change'], 2)} (lazy would be both << 1)")
-            numbers += [Number(f"mnist-lazy: relative kernel change at C = "
-                               f"{int(r['channels'])}", r["rel_kernel_change"],
-                               note="one network") for r in (lo, hi)]
+                         f"{sig(hi['rel_weight_change'], 2)} ("
+                         f"{'both fall' if ok else 'not both falling'}; lazy would be both "
+                         f"<< 1)")
+            numbers += [Number(f"mnist-lazy: relative {what} change at C = "
+                               f"{int(r['channels'])}", r[f"rel_{what}_change"],
+                               note="one network") for what in ("kernel", "weight")
+                        for r in (lo, hi)]
     if not parts:
         return Finding.not_computed("None of the figures measures, capacity-width, "
                                     "random-labels, mnist-lazy was drawn in this run.")
