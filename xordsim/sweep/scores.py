@@ -152,19 +152,22 @@ class Encoded:
         self._pairs: dict = {}
         self._cells: dict = {}
 
+    def joint_code(self, names) -> np.ndarray:
+        """One int64 code per network for its combination of the columns ``names``
+        (0 for every network when ``names`` is empty)."""
+        if not names:
+            return np.zeros(self.n, dtype=np.int64)
+        stacked = np.stack([self.codes[h] for h in names], axis=1)
+        _, code = np.unique(stacked, axis=0, return_inverse=True)
+        return code.reshape(-1).astype(np.int64)
+
     def group_pairs(self, axis: str):
         """The pairs (i < j) of rows sharing every ``hp.*`` value but ``axis``'s, with the
         group of each pair: ``(i, j, group, n_groups, group_seed)``; ``group_seed`` the seed
         code of each group."""
         if axis in self._pairs:
             return self._pairs[axis]
-        others = [h for h in self.hp if h != axis]
-        if others:
-            stacked = np.stack([self.codes[h] for h in others], axis=1)
-            _, group = np.unique(stacked, axis=0, return_inverse=True)
-            group = group.reshape(-1).astype(np.int64)
-        else:
-            group = np.zeros(self.n, dtype=np.int64)
+        group = self.joint_code([h for h in self.hp if h != axis])
         order = np.argsort(group, kind="stable")
         sorted_group = group[order]
         n_groups = int(group.max()) + 1 if self.n else 0
@@ -190,12 +193,7 @@ class Encoded:
         out = []
         for r in range(min(max_set, len(self.axes)) + 1):
             for s in itertools.combinations(self.axes, r):
-                if s:
-                    stacked = np.stack([self.codes[a] for a in s], axis=1)
-                    _, code = np.unique(stacked, axis=0, return_inverse=True)
-                    code = code.reshape(-1).astype(np.int64)
-                else:
-                    code = np.zeros(self.n, dtype=np.int64)
+                code = self.joint_code(s)
                 out.append((" & ".join(s) if s else "∅", code,
                             int(code.max()) + 1 if self.n else 1))
         self._cells[max_set] = out
