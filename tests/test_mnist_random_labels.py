@@ -234,3 +234,57 @@ def test_cross_setting_checks():
         spec.resolve(pairs=["fractions=0,0.5,0.5"])
     with pytest.raises(InputError, match="lr_scale"):
         spec.resolve(pairs=["lr_scale=2"])
+    # an IDX dataset lifts the mnist5k limit; its data_dir must be a directory
+    assert spec.resolve(pairs=["dataset=mnist", "n_train=600"])["n_train"] == 600
+    with pytest.raises(InputError, match="data_dir /nonexistent is not a directory"):
+        spec.resolve(pairs=["dataset=mnist", "data_dir=/nonexistent"])
+
+
+def _fake_idx(directory, seed: int = 0) -> dict:
+    """Tiny IDX files: 28x28 noise images, labels 0..9 (30 train, 20 test per class)."""
+    from xordsim.mnist.data import IDX_FILES
+    from xordsim.mnist.idx import write_idx
+
+    rng = np.random.default_rng(seed)
+    parts = {}
+    for part, per_class in (("train", 30), ("test", 20)):
+        labels = np.repeat(np.arange(10, dtype=np.uint8), per_class)
+        rng.shuffle(labels)
+        images = rng.integers(1, 256, (len(labels), 28, 28), dtype=np.uint8)
+        img, lab = IDX_FILES[part]
+        write_idx(directory / img, images)
+        write_idx(directory / lab, labels)
+        parts[part] = (images, labels)
+    return parts
+
+
+def test_binary_task_on_an_idx_dataset(tmp_path):
+    """Training images from the training file, test images from the t10k file, both
+    stratified over the two classes, unit rows, +1 for the first class; sizes beyond the
+    images of the two classes are refused, naming the setting and the limit."""
+    parts = _fake_idx(tmp_path)
+    Xtr, ytr, Xte, yte = rl.binary_task((3, 7), 40, 16, seed=1, dataset="mnist",
+                                        data_dir=tmp_path)
+    assert Xtr.shape == (40, 784) and Xte.shape == (16, 784)
+    np.testing.assert_allclose(np.linalg.norm(Xtr, axis=1), 1.0)
+    assert (ytr == 1).sum() == (ytr == -1).sum() == 20 and (yte == 1).sum() == 8
+    for X, y, (images, labels) in ((Xtr, ytr, parts["train"]), (Xte, yte, parts["test"])):
+        flat = images.reshape(len(images), -1).astype(float)
+        flat /= np.linalg.norm(flat, axis=1, keepdims=True)
+        for row, sign in zip(X, y, strict=True):  # every row is an image of its class
+            match = np.flatnonzero(np.all(np.isclose(flat, row), axis=1))
+            assert len(match) == 1 and labels[match[0]] == (3 if sign == 1 else 7)
+    again = rl.binary_task((3, 7), 40, 16, seed=1, dataset="mnist", data_dir=tmp_path)
+    assert all(np.array_equal(a, b) for a, b in zip(again, (Xtr, ytr, Xte, yte), strict=True))
+    with pytest.raises(InputError, match=r"^n_train must be at most 60 \(the images of "
+                                         r"classes 3,7 in the train file of mnist\); got 61$"):
+        rl.binary_task((3, 7), 61, 16, dataset="mnist", data_dir=tmp_path)
+    with pytest.raises(InputError, match=r"^n_test must be at most 40 .*got 41$"):
+        rl.binary_task((3, 7), 10, 41, dataset="mnist", data_dir=tmp_path)
+    s = dict(FIGURES["random-labels"].resolve(mode="tiny"), dataset="mnist",
+             data_dir=str(tmp_path), n_train=30, n_test=20)
+    res = rl.run(s, seed=0)
+    assert res["n_train"] == 30 and res["n_test"] == 20 and len(res["rows"]) == 2
+    caption, paths = rl.draw(res, tmp_path / "fig")
+    assert "of mnist (IDX files: training images from its training file" in caption
+    assert "5,000-digit" not in caption and all(p.exists() for p in paths)

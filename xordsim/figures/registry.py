@@ -347,12 +347,17 @@ def _check_mnist_lazy(s: dict) -> None:
 #: experiment on two digit classes of mnist5k; settings and their cost in docs/mnist.md,
 #: "Random labels").
 _RANDOM_LABELS = (
+    _DATA["dataset"],
+    dataclasses.replace(_DATA["data_dir"], help="directory of the IDX files (mnist, "
+                        "fashion-mnist)"),
     Param("classes", "ints", (0, 1), "the two digit classes of the binary task (the first "
           "gets label +1)", low=0, high=9),
-    Param("n_train", "int", 500, "training images (stratified; n_train + n_test <= 1000, the "
-          "2 x 500 images of the two classes in mnist5k)", low=2, high=999),
-    Param("n_test", "int", 500, "held-out test images of the two classes (true labels)",
-          low=1, high=998),
+    Param("n_train", "int", 500, "training images (stratified; for mnist5k n_train + n_test "
+          "<= 1000, the 2 x 500 images of the two classes; for an IDX dataset at most the "
+          "images of the two classes in its training file)", low=2,
+          high=_DATA["n_train"].high),
+    Param("n_test", "int", 500, "held-out test images of the two classes (true labels; for "
+          "an IDX dataset from its t10k file)", low=1, high=_DATA["n_test"].high),
     dataclasses.replace(FC_WIDTH, default=2000, help="hidden units m of Arora et al.'s net "
                         "(their experiments: 10^4; cost grows as m)"),
     ARORA_KAPPA,
@@ -373,9 +378,11 @@ def _check_random_labels(s: dict) -> None:
     if len(s["classes"]) != 2 or s["classes"][0] == s["classes"][1]:
         raise InputError(f"classes must name two different digits, got "
                          f"{','.join(map(str, s['classes']))}")
-    if s["n_train"] + s["n_test"] > 1000:
+    if s["dataset"] == "mnist5k" and s["n_train"] + s["n_test"] > 1000:
         raise InputError(f"n_train + n_test must be at most 1000 (two classes of mnist5k); "
                          f"got {s['n_train']} + {s['n_test']}")
+    if s["data_dir"] is not None and not os.path.isdir(s["data_dir"]):
+        raise InputError(f"data_dir {s['data_dir']} is not a directory")
     _distinct(s, "fractions")
 
 

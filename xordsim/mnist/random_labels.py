@@ -16,10 +16,11 @@ Gram matrix H^∞ of a wide two-layer ReLU net (their Eq. (3)-(4); here
   which grows with the fraction of random labels.
 
 This module reproduces both on a binary task of two digit classes of the shipped 5,000-digit
-set (:func:`binary_task`): a fraction p of the training labels is replaced by uniform ±1
-draws (:func:`corrupt_labels`; about p/2 of them change), and for each p it computes the
-complexity, trains Arora et al.'s net (:func:`xordsim.mnist.fc.arora_net`: f(x) =
-(1/√m) Σ_r a_r σ(w_r·x), a_r = ±1 fixed, w_r(0) ~ N(0, κ²I), no biases, ‖x‖ = 1) by
+set, or of an IDX dataset when given (:func:`binary_task`): a fraction p of the training
+labels is replaced by uniform ±1 draws (:func:`corrupt_labels`; about p/2 of them change),
+and for each p it computes the complexity, trains Arora et al.'s net
+(:func:`xordsim.mnist.fc.arora_net`: f(x) = (1/√m) Σ_r a_r σ(w_r·x), a_r = ±1 fixed,
+w_r(0) ~ N(0, κ²I), no biases, ‖x‖ = 1) by
 full-batch GD on Φ (a sum, their Eq. 3) and compares its training-loss curve with the
 prediction above (:func:`predicted_loss`, η = ``lr_scale``/λ_max(H^∞) < 2/λ_max).
 
@@ -36,6 +37,7 @@ and their cost are in ``docs/mnist.md`` ("Random labels").
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -77,36 +79,63 @@ def unit_rows(images) -> np.ndarray:
     return X / norms
 
 
-def binary_task(classes=(0, 1), n_train: int = 500, n_test: int = 500, seed: int = 0
+def binary_task(classes=(0, 1), n_train: int = 500, n_test: int = 500, seed: int = 0,
+                dataset: str = "mnist5k", data_dir: str | os.PathLike | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Two digit classes of the shipped 5,000-digit set as a ±1 task on unit-norm images.
+    """Two digit classes of a dataset as a ±1 task on unit-norm images.
 
-    The 2 × 500 images of ``classes`` are split by :func:`xordsim.mnist.data.stratified_split`
-    (seed ``seed``: ``n_test`` test images, class proportions kept) and ``n_train`` training
-    images are drawn from the rest (:func:`~xordsim.mnist.data.stratified_indices`, seed
-    ``seed + 1``), as :func:`~xordsim.mnist.data.load_dataset` draws its sets. Label +1 for
-    ``classes[0]``, −1 for ``classes[1]``.
+    ``mnist5k`` (the shipped 5,000 digits): the 2 × 500 images of ``classes`` are split by
+    :func:`xordsim.mnist.data.stratified_split` (seed ``seed``: ``n_test`` test images,
+    class proportions kept) and ``n_train`` training images are drawn from the rest
+    (:func:`~xordsim.mnist.data.stratified_indices`, seed ``seed + 1``), as
+    :func:`~xordsim.mnist.data.load_dataset` draws its sets. An IDX dataset (``mnist``,
+    ``fashion-mnist``; ``data_dir`` or ``$XORDSIM_DATA_DIR``): the training images come from
+    the images of ``classes`` in its training file and the test images from its ``t10k``
+    file (stratified draws, seeds ``seed`` and ``seed + 1``, as ``load_dataset``). Label +1
+    for ``classes[0]``, −1 for ``classes[1]``.
 
     Returns (X_train (n_train, 784), y_train, X_test (n_test, 784), y_test), X float64 with
     unit rows, y float64 ±1 (true labels).
     """
-    from xordsim.mnist.data import load_mnist5k, stratified_indices, stratified_split
+    from xordsim.mnist.config import DataConfig
+    from xordsim.mnist.data import (
+        load_idx_dir,
+        load_mnist5k,
+        resolve_data_dir,
+        stratified_indices,
+        stratified_split,
+    )
 
+    dataset = DataConfig.params()["dataset"].check(dataset)
     classes = tuple(int(check_int("classes", c, 0, 9)) for c in classes)
     if len(classes) != 2 or classes[0] == classes[1]:
         raise InputError(f"classes must name two different digits, got {classes}")
-    n_train = check_int("n_train", n_train, 2, 2 * PER_CLASS)
-    n_test = check_int("n_test", n_test, 1, 2 * PER_CLASS)
-    if n_train + n_test > 2 * PER_CLASS:
-        raise InputError(f"n_train + n_test must be at most {2 * PER_CLASS} (two classes of "
-                         f"the mnist5k set); got {n_train} + {n_test}")
-    images, labels = load_mnist5k()
-    keep = np.flatnonzero(np.isin(labels, classes))
-    images, labels = images[keep], labels[keep]
-    rest, test = stratified_split(labels, n_test, seed)
-    train = rest[stratified_indices(labels[rest], n_train, seed + 1)]
-    sign = np.where(labels == classes[0], 1.0, -1.0)
-    return unit_rows(images[train]), sign[train], unit_rows(images[test]), sign[test]
+    n_train = check_int("n_train", n_train, 2, None)
+    n_test = check_int("n_test", n_test, 1, None)
+    if dataset == "mnist5k":
+        if n_train + n_test > 2 * PER_CLASS:
+            raise InputError(f"n_train + n_test must be at most {2 * PER_CLASS} (two classes "
+                             f"of the mnist5k set); got {n_train} + {n_test}")
+        images, labels = load_mnist5k()
+        keep = np.flatnonzero(np.isin(labels, classes))
+        images, labels = images[keep], labels[keep]
+        rest, test = stratified_split(labels, n_test, seed)
+        train = rest[stratified_indices(labels[rest], n_train, seed + 1)]
+        sign = np.where(labels == classes[0], 1.0, -1.0)
+        return unit_rows(images[train]), sign[train], unit_rows(images[test]), sign[test]
+    directory = resolve_data_dir(dataset, data_dir)
+    parts = []
+    for part, n, name, part_seed in (("train", n_train, "n_train", seed),
+                                     ("test", n_test, "n_test", seed + 1)):
+        images, labels = load_idx_dir(directory, part)
+        keep = np.flatnonzero(np.isin(labels, classes))
+        if n > len(keep):
+            raise InputError(f"{name} must be at most {len(keep)} (the images of classes "
+                             f"{classes[0]},{classes[1]} in the {part} file of {dataset}); "
+                             f"got {n}")
+        pick = keep[stratified_indices(labels[keep], n, part_seed)]
+        parts += [unit_rows(images[pick]), np.where(labels[pick] == classes[0], 1.0, -1.0)]
+    return tuple(parts)
 
 
 def replaced_count(n: int, fraction: float) -> int:
@@ -254,7 +283,8 @@ def run(settings: dict, seed: int = 0, quiet: bool = True) -> dict:
 
 
 def _run(s: dict, seed: int, quiet: bool, t0: float, tqdm) -> dict:
-    Xtr, ytr, Xte, yte = binary_task(s["classes"], s["n_train"], s["n_test"], seed)
+    Xtr, ytr, Xte, yte = binary_task(s["classes"], s["n_train"], s["n_test"], seed,
+                                     s["dataset"], s["data_dir"])
     n = len(ytr)
     H = arora_h_inf(Xtr)
     lam, V = h_inf_eigen(H)
@@ -346,7 +376,7 @@ def draw(res: dict, out_dir: Path) -> tuple[str, list[Path]]:
         ax_l.legend(handles, labels, loc="center left", bbox_to_anchor=(1.01, 0.5),
                     frameon=False, borderaxespad=0.0)
         fig.suptitle(f"Random labels: digits {s['classes'][0]} vs {s['classes'][1]} "
-                     f"(mnist5k), Arora et al.")
+                     f"({s['dataset']}), Arora et al.")
     caption = _caption(res)
     paths = save_figure(fig, out_dir, "random-labels", caption=caption)
     table = [[r["p"], res["n_train"], r["n_replaced"], r["n_changed"], r["complexity"],
@@ -371,8 +401,11 @@ def _caption(res: dict) -> str:
     rising = all(np.diff(cxs) > 0)
     return (
         f"Random labels (Arora et al., ICML 2019, Thm 4.1 and 5.1). Digits "
-        f"{s['classes'][0]} (+1) vs {s['classes'][1]} (-1) of the shipped 5,000-digit set, "
-        f"{res['n_train']} training and {res['n_test']} test images (stratified), pixels "
+        f"{s['classes'][0]} (+1) vs {s['classes'][1]} (-1) of "
+        + ("the shipped 5,000-digit set (mnist5k), " if s["dataset"] == "mnist5k" else
+           f"{s['dataset']} (IDX files: training images from its training file, test images "
+           f"from its t10k file), ")
+        + f"{res['n_train']} training and {res['n_test']} test images (stratified), pixels "
         f"scaled to unit norm; a fraction p of the training labels replaced by uniform +-1 "
         f"draws (nested over p; about p/2 change), test labels true. Top left: the "
         f"complexity sqrt(2 yᵀ(H∞)⁻¹y / n), {fmt.sig(lo['complexity'], 3)} at p = "
