@@ -396,6 +396,13 @@ def test_figures_tiny(tmp_path, capsys):
     assert "Mann-Whitney" in side["caption"] and side["settings"]["channels"] == 8
     rows = (tmp_path / "fig4a.csv").read_text().splitlines()
     assert rows[0] == "network,filter,angle_deg" and len(rows) == 17
+    # the run time is in the sidecar only: the same seed redraws byte-identical CSVs
+    assert side["seconds"] > 0
+    first = {n: (tmp_path / n).read_bytes() for n in ("fig4a.csv", "fig4a_summary.csv")}
+    again = tmp_path / "again"
+    rc, _, _ = _cli_main(["figure", "fig4a", "--out", str(again), "--quiet", *sets,
+                          "--set", "channels=8", "--set", "clusters=2"], capsys)
+    assert rc == 0 and all((again / n).read_bytes() == b for n, b in first.items())
     rc, out, _ = _cli_main(["figure", "fig4b", "--out", str(tmp_path), "--quiet", *sets,
                             "--set", "train_sizes=50,100", "--set", "seeds=2",
                             "--set", "large_channels=6", "--set", "small_channels=2"], capsys)

@@ -608,8 +608,6 @@ def test_stages_at_once_give_the_same_numbers_and_order(run, tmp_path):
     csvs = sorted(p.name for p in Path(run["out"]).glob("*.csv"))
     assert csvs and csvs == sorted(p.name for p in out.glob("*.csv"))
     for name in csvs:
-        if name == "fig4a_summary.csv":  # holds the run time (not drawn in tiny anyway)
-            continue
         assert (out / name).read_bytes() == (Path(run["out"]) / name).read_bytes(), name
     with pytest.raises(InputError, match="jobs must be >= 1"):
         reproduce(tmp_path / "bad", tiny=True, jobs=0)
