@@ -517,7 +517,8 @@ def test_xord_bad_input():
         xord_capacity_measures(w, u, w0, u0, masks, y[:2])
     with pytest.raises(InputError, match="labels must"):
         xord_capacity_measures(w, u, w0, u0, masks, np.array([1, 0, 1]))
-    with pytest.raises(InputError, match="counts of shape"):
+    with pytest.raises(InputError,
+                       match=r"counts must have shape \(2, 16\) or \(R, 2, 16\); got \(1, 3, 16\)"):
         xord_capacity_measures(w, u, w0, u0, np.zeros((3, 16), np.int64))
     three = np.ones((3, 2, 16), np.int64)
     three[:, :, 0] = 0

@@ -125,7 +125,7 @@ from typing import NamedTuple
 import numpy as np
 
 from xordsim._validate import InputError, check_float, check_int
-from xordsim.model import outputs_all_masks
+from xordsim.model import check_counts, outputs_all_masks
 from xordsim.patterns import PATTERNS
 
 #: The code's keys, in its order, then the papers' forms added here and the margin used.
@@ -455,19 +455,7 @@ def _filters(w, u, w0, u0):
 def _training_sets(masks_or_counts, labels, R: int):
     """Training sets as counts (Rd, 2, 16) int64 and, for points, masks and labels (Rd, n)."""
     if labels is None:
-        counts = np.asarray(masks_or_counts)
-        if counts.ndim == 2:
-            counts = counts[None]
-        if counts.ndim != 3 or counts.shape[1:] != (2, 16):
-            raise InputError("masks_or_counts must be counts of shape (2, 16) or (R, 2, 16) "
-                             f"when labels is None; got {counts.shape}")
-        if counts.dtype.kind not in "iu" or np.any(counts < 0):
-            raise InputError("masks_or_counts (counts) must be non-negative integers")
-        if np.any(counts[:, :, 0] != 0):
-            raise InputError("masks_or_counts: counts of the empty pattern set (mask 0) must "
-                             "be 0")
-        if np.any(counts.sum(axis=(1, 2)) == 0):
-            raise InputError("masks_or_counts: every training set needs at least one point")
+        counts = check_counts(masks_or_counts)
         points = None
     else:
         masks = np.asarray(masks_or_counts)
