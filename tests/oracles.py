@@ -1,9 +1,13 @@
 """Plain reference implementations shared by several test files (written from the
-definitions, independent of the code under test)."""
+definitions, independent of the code under test), and the one way the tests run a script
+under several numba thread counts."""
 
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 
@@ -44,3 +48,19 @@ def tau_b_loop(x, y) -> tuple[float | None, int, int]:
     if n0 in (tx, ty):
         return None, tx, ty
     return (P - Q) / math.sqrt((n0 - tx) * (n0 - ty)), tx, ty
+
+
+def arrays_by_thread_count(script: str, tmp_path, threads=("1", "2")) -> list[np.ndarray]:
+    """Run ``script`` once per thread count, each in a fresh interpreter with
+    ``NUMBA_NUM_THREADS`` set; the script saves one array with ``np.save(sys.argv[1], ...)``.
+    Returns the arrays, after checking that each run really used its thread count."""
+    probe = "\nimport numba\nprint(numba.get_num_threads())\n"
+    outs = []
+    for n in threads:
+        path = tmp_path / f"threads{n}.npy"
+        proc = subprocess.run([sys.executable, "-c", script + probe, str(path)],
+                              env=dict(os.environ, NUMBA_NUM_THREADS=n), capture_output=True,
+                              text=True, check=True)
+        assert proc.stdout.strip().splitlines()[-1] == n
+        outs.append(np.load(path))
+    return outs

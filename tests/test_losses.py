@@ -5,12 +5,10 @@ the antisymmetric initialization, the convergence tolerance and the recorded tra
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from oracles import arrays_by_thread_count
 
 from xordsim._validate import InputError
 from xordsim.cli import main
@@ -416,19 +414,11 @@ for loss, alpha, init in (("hinge", 0.7, "antisymmetric"), ("squared", 1.3, "gau
     out += [r.w.ravel(), r.u.ravel(), r.test_error, r.loss, r.loss_trajectory.ravel(),
             r.converged_step.astype(float)]
 np.save(sys.argv[1], np.concatenate(out))
-import numba; print(numba.get_num_threads())
 """
 
 
 def test_bit_identical_across_thread_counts_for_every_loss(tmp_path):
-    outs = []
-    for threads in ("1", "2"):
-        env = dict(os.environ, NUMBA_NUM_THREADS=threads)
-        path = tmp_path / f"r{threads}.npy"
-        proc = subprocess.run([sys.executable, "-c", SCRIPT, str(path)], env=env,
-                              capture_output=True, text=True, check=True)
-        assert proc.stdout.strip() == threads
-        outs.append(np.load(path))
+    outs = arrays_by_thread_count(SCRIPT, tmp_path)
     assert outs[0].size > 0 and outs[0].tobytes() == outs[1].tobytes()
 
 
