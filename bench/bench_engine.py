@@ -45,6 +45,7 @@ import numpy as np
 from xordsim.config import default_init_std, default_lr
 from xordsim.data import uniform_distribution, xor_dataset
 from xordsim.engine import pick_kernel, train
+from xordsim.lanes import keyset_for
 from xordsim.model import loss_groups, padded_channels
 from xordsim.reference import reference_train
 
@@ -61,6 +62,8 @@ RESULTS = Path(__file__).parent / "results"
 #:           2 abs + 2 adds (moved) = 31; accumulate: 2 abs, 1 max, 2 compares,
 #:           2 selects, 4 subtracts + 4 multiplies (flags), 12 FMAs = 27.    Total 58.
 #: The SIMD kernel runs padded_channels(k) channels per layer (zeros), the old one k.
+#: The ``lanes`` kernel (k < 8) is generated code: its ops are counted from the generated
+#: source itself (:func:`lanes_ops_per_replica_step`).
 OPS_PER_CHANNEL = {"simd": 51, "replicas": 58}
 #: Ops per loss group and step (both kernels): N on the group's mask (3 adds), the hinge
 #: test (multiply, subtract, 2 compares), and for a group that misses its margin the loss
@@ -69,9 +72,41 @@ OPS_PER_CHANNEL = {"simd": 51, "replicas": 58}
 OPS_PER_GROUP = 27
 
 
-def ops_per_replica_step(kernel: str, k: int, groups: float) -> float:
+def lanes_ops_per_replica_step(k: int, keyset: str, loss: str = "hinge") -> int:
+    """Ops of one replica-step of the generated ``lanes`` kernel, counted on the AST of the
+    body of its loop over the lanes (one lane = one replica-step): every arithmetic,
+    comparison, boolean and/or/not, select (``a if c else b``), abs, max and exp/log1p
+    counts 1; loads, stores and the event bookkeeping's loop control are not counted."""
+    import ast
+
+    from xordsim.lanes import source
+
+    tree = ast.parse(source(k, keyset, loss))
+    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef)
+              and n.name == "steps_until_event")
+    loop = next(n for n in ast.walk(fn) if isinstance(n, ast.For))
+    ops = 0
+    for node in ast.walk(ast.Module(body=loop.body, type_ignores=[])):
+        if isinstance(node, (ast.BinOp, ast.UnaryOp, ast.IfExp)):
+            ops += 1
+        elif isinstance(node, ast.Compare):
+            ops += len(node.ops)
+        elif isinstance(node, ast.Call):
+            ops += 1
+        elif isinstance(node, ast.AugAssign):
+            ops += 1
+    # index arithmetic (row offset + l) is address computation, not an op of the step
+    ops -= sum(1 for node in ast.walk(ast.Module(body=loop.body, type_ignores=[]))
+               if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.BinOp))
+    return ops
+
+
+def ops_per_replica_step(kernel: str, k: int, groups: float, keyset: str = "fstar") -> float:
     """Counted ops of one replica-step of ``kernel`` with k filters per layer and
-    ``groups`` loss groups (mean per training set)."""
+    ``groups`` loss groups (mean per training set; the ``lanes`` kernel evaluates every
+    key of its key set)."""
+    if kernel == "lanes":
+        return float(lanes_ops_per_replica_step(k, keyset))
     channels = padded_channels(k) if kernel == "simd" else k
     return 2 * channels * OPS_PER_CHANNEL[kernel] + groups * OPS_PER_GROUP
 
@@ -185,8 +220,9 @@ def workload(name, x, y, k, R, T, problem, c_eta, gamma, peak, repeat=1, baselin
                                               "replicas", repeat)
     same = bool(np.array_equal(res.stop_step, res_old.stop_step)
                 and np.array_equal(res.status, res_old.status))
-    groups = float((loss_groups(x, y, problem, gamma).count > 0).sum(axis=1).mean())
-    ops = ops_per_replica_step(kernel, k, groups)
+    g = loss_groups(x, y, problem, gamma)
+    groups = float((g.count > 0).sum(axis=1).mean())
+    ops = ops_per_replica_step(kernel, k, groups, keyset_for(g.mask, g.y, g.count))
     frac = rate * ops / peak["peak_ops_per_s"]
     rec = dict(name=name, problem=problem, k=k, R=R, T=T, c_eta=c_eta, gamma=gamma,
                kernel=kernel, rate=rate, cpu_rate=cpu_rate, seconds=dt, executed=executed,

@@ -11,7 +11,11 @@ import sys
 
 import numpy as np
 
+from xordsim.data import uniform_distribution, xor_dataset
+from xordsim.engine import DIVERGED, train
+from xordsim.model import outputs_all_masks
 from xordsim.patterns import PATTERNS
+from xordsim.reference import reference_init, reference_output, reference_run
 
 
 def direct_features(w: np.ndarray) -> np.ndarray:
@@ -64,3 +68,49 @@ def arrays_by_thread_count(script: str, tmp_path, threads=("1", "2")) -> list[np
         assert proc.stdout.strip().splitlines()[-1] == n
         outs.append(np.load(path))
     return outs
+
+
+def check_against_reference(kernel, loss, problem, k, alpha, init, rng, R=6, labels=None):
+    """Run GD with ``kernel`` and compare it with the plain reference along the whole
+    trajectory: loss and training error every 6 steps, snapshots, final weights (1e-12),
+    convergence steps, outputs and training errors. ``labels="random"`` draws the XORD
+    labels at random (not f*), so that a training set holds any (mask, label) pair."""
+    T, every = 240, 6
+    if problem == "xor":
+        x, y = xor_dataset()
+    else:
+        x, y = uniform_distribution(4).sample_training_sets(5, R, rng)
+        if labels == "random":
+            y = np.where(rng.random(y.shape) < 0.5, 1, -1).astype(y.dtype)
+            y[:, 0], y[:, 1] = 1, -1
+    tol = 1e-20 if loss == "squared" else 0.0  # as in test_losses: a robust stop step
+    lr = 0.0937 / (k * alpha ** 2)  # no round numbers (see test_losses)
+    seed = int(rng.integers(2**31))
+    res = train(x, y, k, problem=problem, replicas=R, steps=T, lr=lr, gamma=2.3, seed=seed,
+                loss=loss, output_scale=alpha, init=init, tol=tol, record_every=every,
+                init_std=0.5, snapshot_steps=[0, 1, 60, T], _kernel=kernel)
+    assert res.kernel == kernel
+    w0, u0 = reference_init(R, k, 0.5, seed, init)
+    assert np.array_equal(res.w0, w0) and np.array_equal(res.u0, u0)
+    assert not (res.status == DIVERGED).any()
+    ref = reference_run(x, y, w0, u0, lr, T, problem, 2.3, loss=loss, output_scale=alpha,
+                        tol=tol, record_every=every)
+    np.testing.assert_allclose(res.w, ref.w, atol=1e-12, rtol=0)
+    np.testing.assert_allclose(res.u, ref.u, atol=1e-12, rtol=0)
+    assert (res.converged_step == ref.converged_step).all()
+    np.testing.assert_allclose(res.loss_trajectory, ref.loss, rtol=1e-12, atol=1e-12)
+    assert np.array_equal(res.train_error_trajectory, ref.train_error)
+    for i, t in enumerate(res.snapshot_steps):
+        if t % every == 0:
+            j = int(t // every)
+            np.testing.assert_allclose(res.snapshots_w[:, i], ref.w_at[:, j], atol=1e-12,
+                                       rtol=0)
+            np.testing.assert_allclose(res.snapshots_u[:, i], ref.u_at[:, j], atol=1e-12,
+                                       rtol=0)
+    xr = x if x.ndim == 4 else x[None]
+    yr = y if y.ndim == 2 else y[None]
+    out = reference_output(res.w, res.u, xr, alpha)
+    np.testing.assert_allclose(res.train_error, (yr * out <= 0).mean(axis=1))
+    np.testing.assert_allclose(res.outputs, outputs_all_masks(res.w, res.u, alpha),
+                               rtol=1e-12, atol=1e-12)
+    return res

@@ -101,7 +101,10 @@ def test_train_text_summary_xor_and_shared(capsys, tmp_path):
 def test_save_bit_identical_to_results_stored_before_the_cli_rewrite(argv, stored, tmp_path,
                                                                       capsys):
     """The same seed gives the same data, initialization and results as the CLI of 0.1.0
-    (``tests/data/ref_*.npz`` were saved by it with ``--save``)."""
+    (``tests/data/ref_*.npz`` were saved by it with ``--save``): bit for bit, but for the
+    final loss and test error, which the ``lanes`` kernel that k < 8 runs since issue 16
+    forms in another order (to rounding; the ``replicas`` kernel's bit-for-bit record is
+    tests/test_engine.py::test_bit_identical_to_stored_reference)."""
     from pathlib import Path
 
     path = tmp_path / "run.npz"
@@ -112,4 +115,7 @@ def test_save_bit_identical_to_results_stored_before_the_cli_rewrite(argv, store
     for key in ("x", "y", "w0", "u0", "w", "u", "train_error", "test_error", "converged_step",
                 "status", "loss"):
         assert new[key].dtype == ref[key].dtype, key
-        assert np.array_equal(new[key], ref[key], equal_nan=True), key
+        if key in ("loss", "test_error"):
+            np.testing.assert_allclose(new[key], ref[key], rtol=1e-12, atol=1e-15)
+        else:
+            assert np.array_equal(new[key], ref[key], equal_nan=True), key

@@ -137,3 +137,21 @@ def test_training_sets_shapes_and_seed():
     assert x1.shape == (3, 8, 5, 2) and y1.shape == (3, 8)
     assert (x1 == x2).all()
     assert (f_star(x1) == y1).all()
+
+
+def test_point_masks_compiled_pass_matches_the_definition(rng):
+    """point_masks (one compiled pass) against OR-ing 1 << pattern_index, for int8, int64
+    and float points of several shapes; any entry other than ±1 is refused."""
+    from xordsim.patterns import pattern_index, point_masks
+
+    for shape in [(7, 3, 2), (4, 5, 1, 2), (2, 3, 6, 2)]:
+        x = rng.choice([-1, 1], size=shape)
+        want = np.bitwise_or.reduce(np.left_shift(1, pattern_index(x)), axis=-1)
+        for dtype in (np.int8, np.int64, np.float64):
+            got = point_masks(x.astype(dtype))
+            assert got.shape == want.shape and np.array_equal(got, want)
+    for bad in (0, 2, np.nan):
+        x = np.ones((3, 4, 2))
+        x[1, 2, 1] = bad
+        with pytest.raises(ValueError, match="entries ±1"):
+            point_masks(x)

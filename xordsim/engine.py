@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
+from xordsim import lanes
 from xordsim._validate import InputError, check_choice, check_int
 from xordsim.config import INITS, GDConfig
 from xordsim.data import uniform_distribution
@@ -276,13 +277,15 @@ def _train_replica(r, w0, u0, grp, params, tables, stables, result, snaps, traj,
                 active_r[g] += steps - step
 
 
-#: The GD kernels :func:`train` can run (docs/performance.md), both one replica per
-#: task (:func:`_train_replica`): ``"replicas"``, the original channel loops
+#: The GD kernels :func:`train` can run (docs/performance.md): ``"replicas"``, one replica
+#: per task (:func:`_train_replica`) with the original channel loops
 #: (:func:`xordsim.model.descend`, :func:`xordsim.model.forward`,
-#: :func:`xordsim.model.group_loss`); ``"simd"``, the same arithmetic as loops that
-#: vectorise across channels (:func:`xordsim.model.descend_simd`,
-#: :func:`xordsim.model.forward_simd`, :func:`xordsim.model.group_loss_simd`).
-KERNELS = ("replicas", "simd")
+#: :func:`xordsim.model.group_loss`); ``"simd"``, the same with loops that vectorise
+#: across channels (:func:`xordsim.model.descend_simd`,
+#: :func:`xordsim.model.forward_simd`, :func:`xordsim.model.group_loss_simd`);
+#: ``"lanes"``, replicas in SIMD lanes with code generated per k (:mod:`xordsim.lanes`,
+#: k <= :data:`xordsim.lanes.MAX_K`).
+KERNELS = ("replicas", "simd", "lanes")
 
 #: :func:`pick_kernel` runs the channel-SIMD kernel from this many filters per layer on
 #: (measured with bench/bench_engine.py; docs/performance.md).
@@ -291,11 +294,11 @@ SIMD_MIN_K = 8
 
 def pick_kernel(k: int, replicas: int, loss: str = "hinge") -> str:
     """The kernel :func:`train` runs for k filters, R = ``replicas`` and ``loss``:
-    ``"simd"`` for k >= :data:`SIMD_MIN_K`, else ``"replicas"``. A function of the
-    problem's size only -- never of the thread count -- so that a seed fixes every number.
-    Every kernel supports every loss, snapshots and trajectories."""
+    ``"simd"`` for k >= :data:`SIMD_MIN_K`, else ``"lanes"``. A function of the problem's
+    size only -- never of the thread count -- so that a seed fixes every number. Every
+    kernel supports every loss, snapshots and trajectories."""
     del replicas, loss  # the same choice for every R and loss (measured: docs/performance.md)
-    return "simd" if k >= SIMD_MIN_K else "replicas"
+    return "simd" if k >= SIMD_MIN_K else "lanes"
 
 
 @dataclass(repr=False)
@@ -585,14 +588,21 @@ def _train_on_groups(groups, d, n, cfg, explicit, replicas, seed, w0, u0, test_d
     data_idx = np.arange(R) if Rd > 1 else np.zeros(R, np.int64)
     kernel = pick_kernel(k, R, cfg.loss) if kernel is None else check_choice(
         "kernel", kernel, KERNELS)
+    if kernel == "lanes" and k > lanes.MAX_K:
+        raise InputError(f"kernel 'lanes' takes k in [1, {lanes.MAX_K}]; got k={k}")
     gd = GDParams(float(lr), steps, float(max_weight), float(cfg.tol), cfg.record_every,
                   kernel == "simd")
     spec = kernel_loss(cfg.loss, cfg.output_scale)
-    _gd_kernel(w0, u0, data_idx, kernel_groups(groups.arrays(), spec), gd, TABLES,
-               SIMD_TABLES,
-               Result(w, u, status, stop_step, loss, train_err, active, outputs),
-               Snapshots(snaps, snap_w, snap_u, snap_active), Trajectories(traj_loss, traj_err),
-               spec)
+    kgroups = kernel_groups(groups.arrays(), spec)
+    result = Result(w, u, status, stop_step, loss, train_err, active, outputs)
+    snapshots = Snapshots(snaps, snap_w, snap_u, snap_active)
+    trajectories = Trajectories(traj_loss, traj_err)
+    if kernel == "lanes":
+        lanes.run(k, w0, u0, data_idx, kgroups, float(lr), steps, float(max_weight),
+                  float(cfg.tol), cfg.record_every, spec, result, snapshots, trajectories)
+    else:
+        _gd_kernel(w0, u0, data_idx, kgroups, gd, TABLES, SIMD_TABLES, result, snapshots,
+                   trajectories, spec)
 
     dist = uniform_distribution(d) if test_distribution is None else test_distribution
     with np.errstate(invalid="ignore"):

@@ -907,13 +907,27 @@ def loss_groups(x, y, problem: str = "xord", gamma: float | None = None) -> Grou
     if not np.all(np.abs(y) == 1):
         raise InputError("labels y must be ±1")
     weight, margin = point_loss_weights(y, problem, gamma)
-    Rd, n = y.shape
     keys = point_masks(x) * 2 + (y > 0)  # (mask, label) pair as 0..31
-    flat = (np.arange(Rd)[:, None] * 32 + keys).ravel()
-    count = np.bincount(flat, minlength=Rd * 32).reshape(Rd, 32).astype(float)
-    wsum = np.bincount(flat, weights=weight.ravel(), minlength=Rd * 32).reshape(Rd, 32)
-    msum = np.bincount(flat, weights=margin.ravel(), minlength=Rd * 32).reshape(Rd, 32)
-    return _groups_from_sums(count, wsum, msum)
+    return _groups_from_sums(*_key_sums(keys, np.ascontiguousarray(weight, dtype=float),
+                                        np.ascontiguousarray(margin, dtype=float)))
+
+
+@njit(cache=True)
+def _key_sums(keys, weight, margin):
+    """Per training set and key (Rd, 32): the number of points, the sum of their loss
+    weights and of their margins, each sum formed point by point in order (as
+    :func:`numpy.bincount` forms it, so bit for bit the same)."""
+    Rd, n = keys.shape
+    count = np.zeros((Rd, 32))
+    wsum = np.zeros((Rd, 32))
+    msum = np.zeros((Rd, 32))
+    for r in range(Rd):
+        for i in range(n):
+            key = keys[r, i]
+            count[r, key] += 1.0
+            wsum[r, key] += weight[r, i]
+            msum[r, key] += margin[r, i]
+    return count, wsum, msum
 
 
 @njit(cache=True)

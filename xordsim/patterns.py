@@ -8,6 +8,7 @@ set iff p_l occurs in x. The network of Eq. 2 depends on x only through P_x.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 #: p1 = (1, 1), p2 = (1, -1), p3 = (-1, -1), p4 = (-1, 1), in this order (rows 0..3).
 PATTERNS = np.array([[1, 1], [1, -1], [-1, -1], [-1, 1]], dtype=np.int8)
@@ -62,10 +63,38 @@ def pattern_index(x) -> np.ndarray:
     return np.where(a, np.where(b, 0, 1), np.where(b, 3, 2)).astype(np.int64)
 
 
+@njit(cache=True)
+def _row_masks(x):
+    """Masks of the points x (n, d, 2) in one pass, and whether every entry was ±1."""
+    out = np.zeros(x.shape[0], np.int64)
+    bad = False
+    for i in range(x.shape[0]):
+        m = 0
+        for j in range(x.shape[1]):
+            a, b = x[i, j, 0], x[i, j, 1]
+            bad |= (a != 1) & (a != -1)
+            bad |= (b != 1) & (b != -1)
+            # p1 = (+, +) -> bit 0, p2 = (+, -) -> 1, p3 = (-, -) -> 2, p4 = (-, +) -> 3
+            m |= ((1 if b > 0 else 2) if a > 0 else (8 if b > 0 else 4))
+        out[i] = m
+    return out, not bad
+
+
 def point_masks(x) -> np.ndarray:
-    """Mask P_x of every point of ``x`` (shape (..., d, 2)) -> shape (...)."""
-    bits = np.left_shift(1, pattern_index(x))
-    return np.bitwise_or.reduce(bits, axis=-1)
+    """Mask P_x of every point of ``x`` (shape (..., d, 2)) -> shape (...).
+
+    One compiled pass over the points (the same masks as OR-ing ``1 << pattern_index``,
+    checked in the tests), so that reducing a training set costs little beside GD."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "iuf" or x.ndim < 2 or x.size == 0:
+        bits = np.left_shift(1, pattern_index(x))
+        return np.bitwise_or.reduce(bits, axis=-1)
+    if x.shape[-1] != 2:
+        raise ValueError("points must have shape (..., d, 2) with entries ±1")
+    masks, ok = _row_masks(np.ascontiguousarray(x).reshape(-1, x.shape[-2], 2))
+    if not ok:
+        raise ValueError("points must have shape (..., d, 2) with entries ±1")
+    return masks.reshape(x.shape[:-2])
 
 
 def f_star(x) -> np.ndarray:

@@ -1,0 +1,158 @@
+"""The small-k kernel ``lanes`` (xordsim/lanes.py, issue 16): generated code for k = 1..8
+against the plain reference along trajectories for every loss and every key set; against
+the ``replicas`` kernel on the benchmark's workload; statuses; lane refill and chunking
+(the numbers never depend on them); bit-identical across thread counts; the generator and
+its cache."""
+
+from __future__ import annotations
+
+import ast
+import os
+
+import numpy as np
+import pytest
+from oracles import arrays_by_thread_count, check_against_reference
+
+from xordsim import lanes
+from xordsim.data import uniform_distribution, xor_dataset
+from xordsim.engine import CONVERGED, DIVERGED, STALLED, train
+from xordsim.model import loss_groups
+
+
+@pytest.mark.parametrize("k", range(1, lanes.MAX_K + 1))
+def test_lanes_matches_reference_for_every_small_k(k, rng):
+    """The hinge on fresh XORD data per replica (key set fstar), k = 1..8."""
+    check_against_reference("lanes", "hinge", "xord", k, 1.0, "gaussian", rng, R=19)
+
+
+@pytest.mark.parametrize("loss,problem,k,alpha,init,labels", [
+    ("squared", "xord", 2, 0.6, "gaussian", None),
+    ("squared", "xor", 6, 1.0, "antisymmetric", None),
+    ("logistic", "xord", 2, 1.0, "antisymmetric", None),
+    ("logistic", "xord", 7, 1.7, "gaussian", None),
+    ("hinge", "xor", 3, 0.8, "gaussian", None),        # key set 'single'
+    ("hinge", "xord", 4, 1.0, "gaussian", "random"),   # key set 'all'
+    ("logistic", "xord", 2, 1.0, "gaussian", "random"),
+], ids=str)
+def test_lanes_matches_reference_every_loss_and_key_set(loss, problem, k, alpha, init, labels,
+                                                        rng):
+    check_against_reference("lanes", loss, problem, k, alpha, init, rng, R=11, labels=labels)
+
+
+def test_key_sets_are_the_smallest_that_hold_the_data():
+    x, y = xor_dataset()
+    g = loss_groups(x, y, "xor")
+    assert lanes.keyset_for(g.mask, g.y, g.count) == "single"
+    x, y = uniform_distribution(6).sample_training_sets(5, 30, 0)
+    g = loss_groups(x, y)
+    assert lanes.keyset_for(g.mask, g.y, g.count) == "fstar"
+    g = loss_groups(x, -y)
+    assert lanes.keyset_for(g.mask, g.y, g.count) == "all"
+    assert set(lanes.KEYSETS["single"]) < set(lanes.KEYSETS["fstar"]) < set(lanes.KEYSETS["all"])
+    # every key of 'fstar' has the label f* of its mask: 2 M + [M holds p1 or p3]
+    assert all(key & 1 == bool((key >> 1) & 0b0101) for key in lanes.KEYSETS["fstar"])
+
+
+@pytest.mark.parametrize("k", [2, 7])
+def test_lanes_agree_with_replicas_kernel_on_the_bench_workload(k):
+    """XORD d=10, m=20 (the benchmark's data), snapshots and trajectories on: the same
+    statuses, stop steps, active counts; weights, outputs, losses to 1e-12."""
+    x, y = uniform_distribution(10).sample_training_sets(20, 150, 3)
+    runs = [train(x, y, k, steps=700, c_eta=0.3, gamma=8.0, seed=1, _kernel=kern,
+                  snapshot_steps=[0, 17, 300], record_every=50)
+            for kern in ("replicas", "lanes")]
+    a, b = runs
+    assert b.kernel == "lanes"
+    assert (a.status == CONVERGED).any() and (a.stop_step > 100).any()  # not trivial
+    for key in ("status", "stop_step", "converged_step", "active_counts",
+                "snapshots_active", "train_error_trajectory"):
+        assert np.array_equal(getattr(a, key), getattr(b, key)), key
+    for key in ("w", "u", "snapshots_w", "snapshots_u", "outputs", "loss", "test_error",
+                "loss_trajectory"):
+        np.testing.assert_allclose(getattr(a, key), getattr(b, key), rtol=1e-12,
+                                   atol=1e-13, err_msg=key)
+
+
+def test_lanes_statuses_stalled_and_diverged():
+    x, y = xor_dataset()  # XOR with k = 2: some replicas stall (Theorem 3.4)
+    runs = [train(x, y, 2, problem="xor", replicas=300, steps=1500, c_eta=0.4, seed=2,
+                  _kernel=kern) for kern in ("replicas", "lanes")]
+    assert np.array_equal(runs[0].status, runs[1].status)
+    assert np.array_equal(runs[0].stop_step, runs[1].stop_step)
+    assert (runs[1].status == STALLED).any() and (runs[1].status == CONVERGED).any()
+    x, y = uniform_distribution(4).sample_training_set(5, 0)
+    for kw in (dict(lr=10.0, max_weight=5.0), dict(lr=1e300)):
+        a, b = (train(x, y, 3, replicas=21, steps=50, seed=1, snapshot_steps=[0, 5, 50],
+                      record_every=10, _kernel=kern, **kw) for kern in ("replicas", "lanes"))
+        assert (b.status == DIVERGED).all() and (b.stop_step < 50).all()
+        assert np.array_equal(a.stop_step, b.stop_step)
+        assert np.isnan(b.loss).all() and np.isnan(b.train_error).all()
+        assert np.isnan(b.outputs).all() and np.isnan(b.test_error).all()
+        assert np.array_equal(a.snapshots_active, b.snapshots_active)
+        assert np.array_equal(np.isnan(a.loss_trajectory), np.isnan(b.loss_trajectory))
+
+
+@pytest.mark.parametrize("R", [1, 3, lanes.LANES, lanes.LANES + 1, 200])
+def test_lane_refill_and_chunking_change_no_number(R, monkeypatch):
+    """Any number of replicas (fewer than the lanes, not a multiple, many chunks), and
+    the same replicas under other chunkings: bit-identical results."""
+    x, y = uniform_distribution(5).sample_training_sets(6, R, 4)
+    kw = dict(steps=400, c_eta=0.3, seed=9, snapshot_steps=[3, 200], record_every=7,
+              _kernel="lanes")
+    base = train(x, y, 3, **kw)
+    ref = train(x, y, 3, **dict(kw, _kernel="replicas"))
+    assert np.array_equal(base.stop_step, ref.stop_step)
+    np.testing.assert_allclose(base.w, ref.w, atol=1e-12, rtol=0)
+    for per_thread in (1, 3, 50):
+        monkeypatch.setattr(lanes, "CHUNKS_PER_THREAD", per_thread)
+        other = train(x, y, 3, **kw)
+        for key in ("w", "u", "stop_step", "active_counts", "snapshots_w", "snapshots_active",
+                    "loss_trajectory", "outputs"):
+            assert np.array_equal(getattr(base, key), getattr(other, key)), key
+    # one replica's numbers do not depend on the others run beside it
+    one = train(x[R - 1:], y[R - 1:], 3, **dict(kw, seed=None), w0=base.w0[R - 1:],
+                u0=base.u0[R - 1:])
+    assert np.array_equal(one.w[0], base.w[R - 1])
+
+
+SCRIPT = """
+import sys
+import numpy as np
+from xordsim.data import uniform_distribution
+from xordsim.engine import train
+x, y = uniform_distribution(6).sample_training_sets(5, 300, 11)
+parts = []
+for k, loss in ((2, "hinge"), (5, "logistic")):
+    r = train(x, y, k, replicas=300, steps=300, c_eta=0.4, seed=5, loss=loss,
+              record_every=50, _kernel="lanes")
+    parts += [r.w.ravel(), r.u.ravel(), r.test_error, r.loss_trajectory.ravel(),
+              r.converged_step.astype(float), r.active_counts.ravel().astype(float)]
+np.save(sys.argv[1], np.concatenate(parts))
+"""
+
+
+def test_lanes_bit_identical_across_thread_counts(tmp_path):
+    """1 and 2 threads (and so different chunkings, :func:`xordsim.lanes.chunk_size`)."""
+    outs = arrays_by_thread_count(SCRIPT, tmp_path)
+    assert outs[0].size > 0 and outs[0].tobytes() == outs[1].tobytes()
+
+
+def test_generated_source_is_straight_line_code_cached_by_its_hash(tmp_path, monkeypatch):
+    src = lanes.source(3, "fstar", "hinge")
+    assert src == lanes.source(3, "fstar", "hinge")  # deterministic
+    tree = ast.parse(src)
+    names = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    assert names == {"steps_until_event", "run_chunk"}
+    # channels unrolled and mask constants folded: no loop over channels or keys
+    assert "for j in" not in src and "sw2 = st[" in src and "sw3" not in src
+    assert src != lanes.source(3, "fstar", "squared") != lanes.source(4, "fstar", "hinge")
+    with pytest.raises(ValueError, match="k must be in"):
+        lanes.source(lanes.MAX_K + 1, "fstar", "hinge")
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    assert lanes.cache_dir() == tmp_path / "xordsim-lanes"
+    monkeypatch.setattr(lanes, "_MODULES", {})
+    mod = lanes.kernel_module(1, "single", "squared")
+    files = list((tmp_path / "xordsim-lanes").glob("xordsim_lanes_k1_single_squared_*.py"))
+    assert len(files) == 1 and files[0].read_text() == lanes.source(1, "single", "squared")
+    assert lanes.kernel_module(1, "single", "squared") is mod
+    assert not [p for p in os.listdir(tmp_path / "xordsim-lanes") if p.endswith(".tmp")]
