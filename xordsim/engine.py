@@ -134,7 +134,7 @@ def _gd_kernel(w0, u0, data_idx, groups, params, tables, stables, result, snaps,
     R, k = w0.shape[0], w0.shape[1]
     G = groups.mask.shape[1]
     gmask, gy, gweight, gmargin, gcount = groups
-    n_chunks = min(R, 256)
+    n_chunks = min(R, 32)
     size = (R + n_chunks - 1) // n_chunks
     # the SIMD kernel's channels padded with zero filters (xordsim.model.SIMD_PAD)
     kp = -(-k // SIMD_PAD) * SIMD_PAD if params.simd else k

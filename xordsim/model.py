@@ -1066,17 +1066,33 @@ def gradient_norm(w, u, groups: Groups, loss: str = "hinge",
 
 def _groups_from_sums(count: np.ndarray, wsum: np.ndarray, msum: np.ndarray) -> Groups:
     """Groups from per-(mask, label) sums over the 32 keys 2*mask + (y > 0), each (Rd, 32):
-    the present keys first (stable order), padded to the largest group count."""
+    the present keys first (stable order), padded to the largest group count with the
+    smallest absent keys (weight and count 0, mask 1, margin 1)."""
     G = int((count > 0).sum(axis=1).max())
-    order = np.argsort(count == 0, axis=1, kind="stable")[:, :G]  # present keys first
-    take = lambda a: np.take_along_axis(a, order, axis=1)  # noqa: E731
-    cnt = take(count)
-    present = cnt > 0
-    key = order
-    return Groups(
-        mask=np.where(present, key // 2, 1).astype(np.int64),
-        y=np.where(key % 2 == 1, 1.0, -1.0),
-        weight=take(wsum),
-        margin=np.where(present, take(msum) / np.maximum(cnt, 1), 1.0),
-        count=cnt,
-    )
+    return Groups(*_group_arrays(count, wsum, msum, G))
+
+
+@njit(cache=True)
+def _group_arrays(count, wsum, msum, G):
+    """The arrays of :func:`_groups_from_sums`: per row, the keys in the order of a stable
+    sort on "absent" (present keys ascending, then absent ones), the first G of them."""
+    Rd = count.shape[0]
+    mask = np.ones((Rd, G), np.int64)
+    y = np.empty((Rd, G))
+    weight = np.empty((Rd, G))
+    margin = np.ones((Rd, G))
+    cnt = np.empty((Rd, G))
+    for r in range(Rd):
+        g = 0
+        for absent in (False, True):
+            for key in range(32):
+                if g < G and (count[r, key] == 0) == absent:
+                    c = count[r, key]
+                    if c > 0:
+                        mask[r, g] = key // 2
+                        margin[r, g] = msum[r, key] / max(c, 1.0)
+                    y[r, g] = 1.0 if key % 2 == 1 else -1.0
+                    weight[r, g] = wsum[r, key]
+                    cnt[r, g] = c
+                    g += 1
+    return mask, y, weight, margin, cnt
