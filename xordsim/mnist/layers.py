@@ -281,7 +281,7 @@ _IMAGE_BLOCK = 4
 _FC_CHUNK = 1024
 #: Below this many multiply-adds per call (about), the serial kernels run: on a busy
 #: machine each parallel launch can wait for a descheduled thread.
-_PARALLEL_WORK = 1 << 22
+_PARALLEL_WORK = 1 << 18
 #: Lanes of the dot products over the D features in the channel-major kernels: LANES
 #: independent partial sums (a fixed split, vectorised by LLVM without reordering any
 #: sum), added in lane order at the end.
