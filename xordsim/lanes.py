@@ -346,22 +346,16 @@ def _mask_value(M, a_s, a_t, r1, r2, r3, r4, mx):
 
 @njit(cache=True, nogil=True)
 def lane_step(st, l, k, L, keys, loss_code, scale, steps, tol, max_abs, alpha, diag,
-              commit):
+              commit, work):
     """One GD step of lane ``l`` alone, by the generated pass's operations in its order:
     fills ``diag`` (loss, the event flags lossbad, conv, atmax, rec, stall, bigdiv, N on
     masks 1..15, the active flags of the keys); with ``commit`` also moves the filters,
-    counts the active keys and advances the step, as a pass does."""
+    counts the active keys and advances the step, as a pass does. ``work`` is scratch of
+    shape (9, 2, >= k)."""
     K = keys.shape[0]
     w_row, m_row, c_row, step_row = 8 * k, 8 * k + K, 8 * k + 2 * K, 8 * k + 3 * K
-    s = np.empty((2, k))
-    t = np.empty((2, k))
-    a_s = np.empty((2, k))
-    a_t = np.empty((2, k))
-    r1 = np.empty((2, k))
-    r2 = np.empty((2, k))
-    r3 = np.empty((2, k))
-    r4 = np.empty((2, k))
-    mx = np.empty((2, k))
+    s, t, a_s, a_t, r1, r2, r3, r4, mx = (work[0], work[1], work[2], work[3], work[4],
+                                          work[5], work[6], work[7], work[8])
     for h in range(2):
         for j in range(k):
             sj = st[((2 * h) * k + j) * L + l]
@@ -377,27 +371,28 @@ def lane_step(st, l, k, L, keys, loss_code, scale, steps, tol, max_abs, alpha, d
             r2[h, j] = 0.0 if tn else a_t[h, j]
             r4[h, j] = a_t[h, j] if tn else 0.0
             mx[h, j] = max(a_s[h, j], a_t[h, j])
-    N = np.zeros(16)
     for M in range(1, 16):
-        sums = np.zeros(2)
-        for h in range(2):
-            acc = _mask_value(M, a_s[h, 0], a_t[h, 0], r1[h, 0], r2[h, 0], r3[h, 0], r4[h, 0],
-                              mx[h, 0])
-            for j in range(1, k):
-                acc = acc + _mask_value(M, a_s[h, j], a_t[h, j], r1[h, j], r2[h, j],
-                                        r3[h, j], r4[h, j], mx[h, j])
-            sums[h] = acc
-        N[M] = sums[0] - sums[1]
+        sw = _mask_value(M, a_s[0, 0], a_t[0, 0], r1[0, 0], r2[0, 0], r3[0, 0], r4[0, 0],
+                         mx[0, 0])
+        su = _mask_value(M, a_s[1, 0], a_t[1, 0], r1[1, 0], r2[1, 0], r3[1, 0], r4[1, 0],
+                         mx[1, 0])
+        for j in range(1, k):
+            sw = sw + _mask_value(M, a_s[0, j], a_t[0, j], r1[0, j], r2[0, j], r3[0, j],
+                                  r4[0, j], mx[0, j])
+            su = su + _mask_value(M, a_s[1, j], a_t[1, j], r1[1, j], r2[1, j], r3[1, j],
+                                  r4[1, j], mx[1, j])
+        diag[_D_MASK + M - 1] = sw - su
     # A1, A3, B2, B4, Y0..Y3, Z0..Z3
-    co = np.zeros(12)
+    c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = c8 = c9 = c10 = c11 = 0.0
     loss = 0.0
     for i in range(K):
         M = keys[i] >> 1
         pos = keys[i] & 1 == 1
         w = st[(w_row + i) * L + l]
         m = st[(m_row + i) * L + l]
+        NM = diag[_D_MASK + M - 1]
         if loss_code == 0:
-            sl = m - N[M] if pos else m + N[M]
+            sl = m - NM if pos else m + NM
             pz = w > 0.0
             hs = sl > 0.0
             ac = pz & hs
@@ -407,7 +402,7 @@ def lane_step(st, l, k, L, keys, loss_code, scale, steps, tol, max_abs, alpha, d
             nw = -w if pos else w
             dn = nw if ac else 0.0
         else:
-            n = alpha * N[M]
+            n = alpha * NM
             sl = m - n if pos else m + n
             pz = w > 0.0
             hs = sl > 0.0
@@ -430,31 +425,42 @@ def lane_step(st, l, k, L, keys, loss_code, scale, steps, tol, max_abs, alpha, d
             ws = w * g
             da = alpha * ws
             dn = da if pz else 0.0
-        diag[22 + i] = 1.0 if ac else 0.0
+        diag[_D_ACT + i] = 1.0 if ac else 0.0
         if commit:
             inc = 1.0 if ac else 0.0
             st[(c_row + i) * L + l] = st[(c_row + i) * L + l] + inc
-        if M & 1:
-            co[0] = co[0] + dn
-        if M & 4:
-            co[1] = co[1] + dn
-        if M & 2:
-            co[2] = co[2] + dn
-        if M & 8:
-            co[3] = co[3] + dn
-        for ab in range(4):
-            in_a = (M >> (0 if ab >> 1 == 0 else 2)) & 1
-            in_b = (M >> (1 if ab & 1 == 0 else 3)) & 1
-            if in_a and not in_b:
-                co[4 + ab] = co[4 + ab] + dn
-            if in_b and not in_a:
-                co[8 + ab] = co[8 + ab] + dn
-    big = np.zeros(2)
-    for h in range(2):
-        acc = mx[h, 0]
-        for j in range(1, k):
-            acc = acc + mx[h, j]
-        big[h] = acc
+        p1, p2, p3, p4 = M & 1, M & 2, M & 4, M & 8
+        if p1:
+            c0 = c0 + dn
+        if p3:
+            c1 = c1 + dn
+        if p2:
+            c2 = c2 + dn
+        if p4:
+            c3 = c3 + dn
+        # Y_ab: a in M, b not; Z_ab: b in M, a not (ab = 0: p1 p2, 1: p1 p4, 2: p3 p2,
+        # 3: p3 p4)
+        if p1 and not p2:
+            c4 = c4 + dn
+        if p1 and not p4:
+            c5 = c5 + dn
+        if p3 and not p2:
+            c6 = c6 + dn
+        if p3 and not p4:
+            c7 = c7 + dn
+        if p2 and not p1:
+            c8 = c8 + dn
+        if p4 and not p1:
+            c9 = c9 + dn
+        if p2 and not p3:
+            c10 = c10 + dn
+        if p4 and not p3:
+            c11 = c11 + dn
+    big_w = mx[0, 0]
+    big_u = mx[1, 0]
+    for j in range(1, k):
+        big_w = big_w + mx[0, j]
+        big_u = big_u + mx[1, j]
     mv = False
     for h in range(2):
         sc = scale if h == 0 else -scale
@@ -468,11 +474,14 @@ def lane_step(st, l, k, L, keys, loss_code, scale, steps, tol, max_abs, alpha, d
             g2 = eq & sn
             g3 = g2 & ntn
             bw = g1 | g3
-            ab = (2 if sn else 0) + (1 if tn else 0)
-            ya = co[4 + ab]
-            za = co[8 + ab]
-            aa = co[1] if sn else co[0]
-            bb = co[3] if tn else co[2]
+            ys = c5 if tn else c4
+            yn = c7 if tn else c6
+            ya = yn if sn else ys
+            zs = c9 if tn else c8
+            zn = c11 if tn else c10
+            za = zn if sn else zs
+            aa = c1 if sn else c0
+            bb = c3 if tn else c2
             ca = ya if bw else aa
             cb = bb if bw else za
             o1 = -1.0 if sn else 0.0
@@ -489,7 +498,7 @@ def lane_step(st, l, k, L, keys, loss_code, scale, steps, tol, max_abs, alpha, d
                 st[((2 * h + 1) * k + j) * L + l] = tj - dt
     step = st[step_row * L + l]
     kf = float(k)
-    bad = not ((big[0] / kf <= max_abs) & (big[1] / kf <= max_abs))
+    bad = not ((big_w / kf <= max_abs) & (big_u / kf <= max_abs))
     diag[0] = loss
     diag[1] = 1.0 if not (loss <= np.inf) else 0.0
     diag[2] = 1.0 if loss <= tol else 0.0
@@ -497,8 +506,6 @@ def lane_step(st, l, k, L, keys, loss_code, scale, steps, tol, max_abs, alpha, d
     diag[4] = 1.0 if step == st[(step_row + 1) * L + l] else 0.0
     diag[5] = 1.0 if not mv else 0.0
     diag[6] = 1.0 if (step > 0.0) & bad else 0.0
-    for M in range(1, 16):
-        diag[6 + M] = N[M]
     if commit:
         st[step_row * L + l] = step + 1.0
 
@@ -663,6 +670,7 @@ def lanes_handle(st, ip, fp, keys, diag, lanes, w0, u0, data_idx, kw, km, data, 
     S = snap_steps.shape[0]
     n_traj = traj_loss.shape[1]
     stepsf = float(steps)
+    work = np.empty((9, 2, k))
     for l in range(L):
         if st[ev_row * L + l] == 0.0:
             continue
@@ -674,7 +682,7 @@ def lanes_handle(st, ip, fp, keys, diag, lanes, w0, u0, data_idx, kw, km, data, 
         st[step_row * L + l] -= 1.0
         step = int(st[step_row * L + l])
         lane_step(st, l, k, L, keys, loss_code, scale, stepsf, tol, max_abs, alpha, diag,
-                  False)
+                  False, work)
         for i in range(K):  # the pass counted this step (the same flags): undone
             st[(c_row + i) * L + l] -= diag[_D_ACT + i]
         si = lanes[3 + L + l]
@@ -710,7 +718,7 @@ def lanes_handle(st, ip, fp, keys, diag, lanes, w0, u0, data_idx, kw, km, data, 
                 st[(c_row + i) * L + l] += diag[_D_ACT + i]
         if code < 0:  # nothing ends here (a record was due): the step runs, alone
             lane_step(st, l, k, L, keys, loss_code, scale, stepsf, tol, max_abs, alpha, diag,
-                      True)
+                      True, work)
             st[rec_row * L + l] = float(next_record(si, ti, snap_steps, every, n_traj))
             continue
         _finish(st, k, K, L, l, r, rd, code, step, diag, alpha, loss_code, steps, si, ti,
