@@ -184,11 +184,9 @@ def _body(k: int, keys: tuple[int, ...], loss: str) -> list[str]:
         n_of(M)
         emit(f"w{i} = {at(lay.weight + i)}")
         emit(f"m{i} = {at(lay.margin + i)}")
-        if loss == "hinge":
+        if loss == "hinge":  # a key the training set lacks has margin -inf: never active
             emit(f"sl{i} = m{i} - N{M}" if pos else f"sl{i} = m{i} + N{M}")
-            emit(f"pz{i} = w{i} > 0.0")
-            emit(f"hs{i} = sl{i} > 0.0")
-            emit(f"ac{i} = pz{i} & hs{i}")
+            emit(f"ac{i} = sl{i} > 0.0")
             emit(f"lt{i} = w{i} * sl{i}")
             emit(f"z{i} = lt{i} if ac{i} else 0.0")
             emit(f"loss = loss + z{i}")
@@ -391,11 +389,9 @@ def lane_step(st, l, k, L, keys, loss_code, scale, steps, tol, max_abs, alpha, d
         w = st[(w_row + i) * L + l]
         m = st[(m_row + i) * L + l]
         NM = diag[_D_MASK + M - 1]
-        if loss_code == 0:
+        if loss_code == 0:  # a key the training set lacks has margin -inf: never active
             sl = m - NM if pos else m + NM
-            pz = w > 0.0
-            hs = sl > 0.0
-            ac = pz & hs
+            ac = sl > 0.0
             lt = w * sl
             z = lt if ac else 0.0
             loss = loss + z
@@ -865,15 +861,17 @@ def kernel_module(k: int, keyset: str, loss: str):
 
 
 def key_arrays(groups, keys: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per training set the loss weight and margin of each key (0 and 1 where absent),
-    (Rd, K) each, and each group's key index (Rd, G), -1 for padding groups."""
+    """Per training set the loss weight and margin of each key, (Rd, K) each -- 0 and -inf
+    where the set lacks the key (so that its hinge, margin - y N, is never positive and a
+    smooth loss's term is masked by the zero weight) -- and each group's key index
+    (Rd, G), -1 for padding groups."""
     mask, y, weight, margin, count = groups
     index = np.full(32, -1, np.int64)
     index[list(keys)] = np.arange(len(keys))
     Rd = mask.shape[0]
     gkey = np.where(count > 0, index[2 * mask + (y > 0)], -1).astype(np.int64)
     kw = np.zeros((Rd, len(keys)))
-    km = np.ones((Rd, len(keys)))
+    km = np.full((Rd, len(keys)), -np.inf)
     rows, cols = np.nonzero(gkey >= 0)
     kw[rows, gkey[rows, cols]] = weight[rows, cols]
     km[rows, gkey[rows, cols]] = margin[rows, cols]
