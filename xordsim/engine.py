@@ -238,16 +238,8 @@ def _train_replica(r, w0, u0, grp, params, tables, stables, result, snaps, traj,
     status[r] = st
     stop_step[r] = step
     if st == DIVERGED:
-        loss_out[r] = np.nan
-        train_err[r] = np.nan
-        outputs[r, :] = np.nan
-        for s2 in range(si, S):
-            snap_w[r, s2] = np.nan
-            snap_u[r, s2] = np.nan
-            snap_active[r, s2] = -1
-        for t2 in range(ti, n_traj):
-            traj_loss[r, t2] = np.nan
-            traj_err[r, t2] = np.nan
+        lanes.record_diverged(r, si, ti, loss_out, train_err, outputs, snap_w, snap_u,
+                              snap_active, traj_loss, traj_err)
         return
     loss_out[r] = loss
     err = _train_error(grp, out_n)

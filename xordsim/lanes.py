@@ -587,16 +587,8 @@ def _finish(st, k, K, L, l, r, rd, code, step, diag, alpha, loss_code, steps, si
         key = gkey[rd, g]
         active[r, g] = int(st[(c_row + key) * L + l]) if key >= 0 else 0
     if code == _DIVERGED:
-        loss_out[r] = np.nan
-        train_err[r] = np.nan
-        outputs[r, :] = np.nan
-        for s2 in range(si, S):
-            snap_w[r, s2] = np.nan
-            snap_u[r, s2] = np.nan
-            snap_active[r, s2] = -1
-        for t2 in range(ti, n_traj):
-            traj_loss[r, t2] = np.nan
-            traj_err[r, t2] = np.nan
+        record_diverged(r, si, ti, loss_out, train_err, outputs, snap_w, snap_u, snap_active,
+                        traj_loss, traj_err)
         return
     loss_out[r] = diag[0]
     err = _train_error(diag, rd, gmask, gy, gcount, alpha, loss_code)
@@ -624,6 +616,24 @@ def _finish(st, k, K, L, l, r, rd, code, step, diag, alpha, loss_code, steps, si
 
 
 _RUNNING, _CONVERGED, _STALLED, _DIVERGED = 0, 1, 2, 3
+
+
+@njit(cache=True, nogil=True)
+def record_diverged(r, si, ti, loss_out, train_err, outputs, snap_w, snap_u, snap_active,
+                    traj_loss, traj_err):
+    """The record of a diverged replica r, every kernel's: NaN loss, training error and
+    outputs, and from the first snapshot (``si``) and trajectory entry (``ti``) not yet
+    recorded on, NaN filters, active counts -1 and NaN trajectories."""
+    loss_out[r] = np.nan
+    train_err[r] = np.nan
+    outputs[r, :] = np.nan
+    for s2 in range(si, snap_w.shape[1]):
+        snap_w[r, s2] = np.nan
+        snap_u[r, s2] = np.nan
+        snap_active[r, s2] = -1
+    for t2 in range(ti, traj_loss.shape[1]):
+        traj_loss[r, t2] = np.nan
+        traj_err[r, t2] = np.nan
 
 
 @njit(cache=True, nogil=True)
