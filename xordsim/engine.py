@@ -34,7 +34,6 @@ from xordsim.model import (
     forward_simd,
     group_loss,
     group_loss_simd,
-    hinge_active,
     kernel_groups,
     kernel_loss,
     loss_groups,
@@ -178,7 +177,6 @@ def _train_replica(r, w0, u0, grp, params, tables, stables, result, snaps, traj,
     snap_steps, snap_w, snap_u, snap_active = snaps
     traj_loss, traj_err = traj
     sw, tw, su, tu, D, ca, cb, out_n = sc
-    G = grp.mask.shape[0]
     S = snap_steps.shape[0]
     n_traj = traj_loss.shape[1]
     for j in range(w0.shape[0]):
@@ -241,32 +239,12 @@ def _train_replica(r, w0, u0, grp, params, tables, stables, result, snaps, traj,
         lanes.record_diverged(r, si, ti, loss_out, train_err, outputs, snap_w, snap_u,
                               snap_active, traj_loss, traj_err)
         return
-    loss_out[r] = loss
     err = _train_error(grp, out_n)
-    train_err[r] = err
     for M in range(1, 16):
         outputs[r, M] = alpha * mask_output(D, M, tables.sel)
-    # The replica stopped (or ran out of steps) and stays at its final weights: later
-    # snapshots and trajectory entries are those of the final network, and a group that
-    # misses its margin now does so at every later step. For the hinge with tol = 0 and a
-    # stalled replica this is what GD does (a fixed point); with tol > 0 it is the network
-    # at which the replica stopped.
-    for t2 in range(ti, n_traj):
-        traj_loss[r, t2] = loss
-        traj_err[r, t2] = err
-    for s2 in range(si, S):
-        snap_w[r, s2] = w[r]
-        snap_u[r, s2] = u[r]
-        for g in range(G):
-            extra = snap_steps[s2] - step
-            if hinge_active(grp.weight[g], grp.margin[g], grp.y[g], out_n[g]):
-                snap_active[r, s2, g] = active_r[g] + extra
-            else:
-                snap_active[r, s2, g] = active_r[g]
-    if st == STALLED or st == CONVERGED:
-        for g in range(G):
-            if hinge_active(grp.weight[g], grp.margin[g], grp.y[g], out_n[g]):
-                active_r[g] += steps - step
+    lanes.record_stopped(r, st, step, steps, si, ti, loss, err, out_n, grp.weight, grp.margin,
+                         grp.y, active_r, w, u, loss_out, train_err, snap_steps, snap_w,
+                         snap_u, snap_active, traj_loss, traj_err)
 
 
 #: The GD kernels :func:`train` can run (docs/performance.md): ``"replicas"``, one replica

@@ -578,8 +578,6 @@ def _finish(st, k, K, L, l, r, rd, code, step, diag, alpha, loss_code, steps, si
     traj_loss, traj_err = traj
     c_row = _rows(k, K)[3]
     G = gmask.shape[1]
-    S = snap_steps.shape[0]
-    n_traj = traj_loss.shape[1]
     _store_filters(st, k, L, l, w[r], u[r])
     status[r] = code
     stop_step[r] = step
@@ -590,32 +588,50 @@ def _finish(st, k, K, L, l, r, rd, code, step, diag, alpha, loss_code, steps, si
         record_diverged(r, si, ti, loss_out, train_err, outputs, snap_w, snap_u, snap_active,
                         traj_loss, traj_err)
         return
-    loss_out[r] = diag[0]
     err = _train_error(diag, rd, gmask, gy, gcount, alpha, loss_code)
-    train_err[r] = err
     for M in range(1, 16):
         outputs[r, M] = alpha * diag[_D_MASK + M - 1]
-    for t2 in range(ti, n_traj):
-        traj_loss[r, t2] = diag[0]
+    out_n = np.empty(G)
+    for g in range(G):
+        out_n[g] = _group_out(diag, gmask[rd, g], alpha, loss_code)
+    record_stopped(r, code, step, steps, si, ti, diag[0], err, out_n, gweight[rd], gmargin[rd],
+                   gy[rd], active[r], w, u, loss_out, train_err, snap_steps, snap_w, snap_u,
+                   snap_active, traj_loss, traj_err)
+
+
+_RUNNING, _CONVERGED, _STALLED, _DIVERGED = 0, 1, 2, 3
+
+
+@njit(cache=True, nogil=True)
+def record_stopped(r, code, step, steps, si, ti, loss, err, out_n, weight, margin, y, active_r,
+                   w, u, loss_out, train_err, snap_steps, snap_w, snap_u, snap_active,
+                   traj_loss, traj_err):
+    """The record of replica r that stopped at ``step`` with status ``code`` (not
+    diverged), every kernel's: its loss and training error; the snapshots and trajectory
+    entries from the first not yet recorded (``si``, ``ti``) on are those of the final
+    network (``w[r]``, ``u[r]`` stored), and a group that misses its margin there
+    (weight > 0, margin - y out_n > 0) does so at every later step: its active count
+    ``active_r`` grows by the steps left (to T for a converged or stalled replica). For the
+    hinge with tol = 0 and a stalled replica this is what GD does (a fixed point)."""
+    loss_out[r] = loss
+    train_err[r] = err
+    for t2 in range(ti, traj_loss.shape[1]):
+        traj_loss[r, t2] = loss
         traj_err[r, t2] = err
-    for s2 in range(si, S):
+    G = out_n.shape[0]
+    for s2 in range(si, snap_steps.shape[0]):
         snap_w[r, s2] = w[r]
         snap_u[r, s2] = u[r]
         for g in range(G):
             extra = snap_steps[s2] - step
-            n = _group_out(diag, gmask[rd, g], alpha, loss_code)
-            if gweight[rd, g] > 0.0 and gmargin[rd, g] - gy[rd, g] * n > 0.0:
-                snap_active[r, s2, g] = active[r, g] + extra
+            if weight[g] > 0.0 and margin[g] - y[g] * out_n[g] > 0.0:
+                snap_active[r, s2, g] = active_r[g] + extra
             else:
-                snap_active[r, s2, g] = active[r, g]
+                snap_active[r, s2, g] = active_r[g]
     if code == _STALLED or code == _CONVERGED:
         for g in range(G):
-            n = _group_out(diag, gmask[rd, g], alpha, loss_code)
-            if gweight[rd, g] > 0.0 and gmargin[rd, g] - gy[rd, g] * n > 0.0:
-                active[r, g] += steps - step
-
-
-_RUNNING, _CONVERGED, _STALLED, _DIVERGED = 0, 1, 2, 3
+            if weight[g] > 0.0 and margin[g] - y[g] * out_n[g] > 0.0:
+                active_r[g] += steps - step
 
 
 @njit(cache=True, nogil=True)
