@@ -156,3 +156,29 @@ def test_generated_source_is_straight_line_code_cached_by_its_hash(tmp_path, mon
     assert len(files) == 1 and files[0].read_text() == lanes.source(1, "single", "squared")
     assert lanes.kernel_module(1, "single", "squared") is mod
     assert not [p for p in os.listdir(tmp_path / "xordsim-lanes") if p.endswith(".tmp")]
+
+
+def _train_in_child(queue):
+    x, y = uniform_distribution(4).sample_training_sets(5, 150, 2)
+    res = train(x, y, 2, steps=200, c_eta=0.3, seed=3, _kernel="lanes")
+    queue.put(res.w.tobytes())
+
+
+def test_lanes_work_in_a_forked_child():
+    """A child forked after the kernel ran (the thread pool is the parent's, without its
+    threads) trains again, with the same numbers."""
+    import multiprocessing
+
+    x, y = uniform_distribution(4).sample_training_sets(5, 150, 2)
+    res = train(x, y, 2, steps=200, c_eta=0.3, seed=3, _kernel="lanes")
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_train_in_child, args=(queue,), daemon=True)
+    child.start()
+    try:
+        got = queue.get(timeout=120)  # a hung child (no pool threads) never answers
+        child.join(timeout=60)
+    finally:
+        if child.is_alive():
+            child.terminate()
+    assert child.exitcode == 0 and got == res.w.tobytes()

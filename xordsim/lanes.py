@@ -945,6 +945,17 @@ def run(k, w0, u0, data_idx, groups, eta, steps, max_abs, tol, record_every, los
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 
 
+def _after_fork_in_child() -> None:
+    """A forked child (``reproduce --jobs``, multiprocessing) inherits the pools without
+    their threads, and perhaps a held lock: it starts afresh."""
+    global _LOCK
+    _LOCK = threading.Lock()
+    _POOLS.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _pool(threads: int) -> ThreadPoolExecutor:
     """A thread pool of ``threads`` workers, kept for the process (the kernel releases the
     GIL, so the chunks run in parallel)."""
