@@ -946,8 +946,9 @@ _POOLS: dict[int, ThreadPoolExecutor] = {}
 
 
 def _after_fork_in_child() -> None:
-    """A forked child (``reproduce --jobs``, multiprocessing) inherits the pools without
-    their threads, and perhaps a held lock: it starts afresh."""
+    """A forked child (multiprocessing's default start method on Linux before Python 3.14;
+    ``reproduce --jobs`` and Dask spawn instead) inherits the pools without their threads,
+    and perhaps a held lock: it starts afresh."""
     global _LOCK
     _LOCK = threading.Lock()
     _POOLS.clear()
