@@ -30,7 +30,7 @@ def test_lanes_matches_reference_for_every_small_k(k, rng):
     ("squared", "xor", 6, 1.0, "antisymmetric", None),
     ("logistic", "xord", 2, 1.0, "antisymmetric", None),
     ("logistic", "xord", 3, 1.7, "gaussian", None),
-    ("hinge", "xor", 3, 0.8, "gaussian", None),        # key set 'single'
+    ("hinge", "xor", 3, 0.8, "gaussian", None),        # XOR: key set 'fstar'
     ("hinge", "xord", 4, 1.0, "gaussian", "random"),   # key set 'all'
     ("logistic", "xord", 2, 1.0, "gaussian", "random"),
 ], ids=str)
@@ -42,13 +42,14 @@ def test_lanes_matches_reference_every_loss_and_key_set(loss, problem, k, alpha,
 def test_key_sets_are_the_smallest_that_hold_the_data():
     x, y = xor_dataset()
     g = loss_groups(x, y, "xor")
-    assert lanes.keyset_for(g.mask, g.y, g.count) == "single"
+    assert lanes.keyset_for(g.mask, g.y, g.count) == "fstar"
     x, y = uniform_distribution(6).sample_training_sets(5, 30, 0)
     g = loss_groups(x, y)
     assert lanes.keyset_for(g.mask, g.y, g.count) == "fstar"
     g = loss_groups(x, -y)
     assert lanes.keyset_for(g.mask, g.y, g.count) == "all"
-    assert set(lanes.KEYSETS["single"]) < set(lanes.KEYSETS["fstar"]) < set(lanes.KEYSETS["all"])
+    assert set(lanes.KEYSETS["fstar"]) < set(lanes.KEYSETS["all"])
+    assert len(lanes.KEYSETS["fstar"]) == 15 and len(lanes.KEYSETS["all"]) == 30
     # every key of 'fstar' has the label f* of its mask: 2 M + [M holds p1 or p3]
     assert all(key & 1 == bool((key >> 1) & 0b0101) for key in lanes.KEYSETS["fstar"])
 
@@ -151,10 +152,10 @@ def test_generated_source_is_straight_line_code_cached_by_its_hash(tmp_path, mon
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
     assert lanes.cache_dir() == tmp_path / "xordsim-lanes"
     monkeypatch.setattr(lanes, "_MODULES", {})
-    mod = lanes.kernel_module(1, "single", "squared")
-    files = list((tmp_path / "xordsim-lanes").glob("xordsim_lanes_k1_single_squared_*.py"))
-    assert len(files) == 1 and files[0].read_text() == lanes.source(1, "single", "squared")
-    assert lanes.kernel_module(1, "single", "squared") is mod
+    mod = lanes.kernel_module(1, "fstar", "squared")
+    files = list((tmp_path / "xordsim-lanes").glob("xordsim_lanes_k1_fstar_squared_*.py"))
+    assert len(files) == 1 and files[0].read_text() == lanes.source(1, "fstar", "squared")
+    assert lanes.kernel_module(1, "fstar", "squared") is mod
     assert not [p for p in os.listdir(tmp_path / "xordsim-lanes") if p.endswith(".tmp")]
 
 

@@ -17,10 +17,11 @@ stale kernel is never reused.
 **Key sets.** The training sets of a call are reduced to loss groups keyed by
 (mask M, label y), key = 2 M + [y > 0] (:func:`xordsim.model.loss_groups`). The step is
 straight-line code over a fixed list of keys, each lane reading its own replica's weight
-and margin per key (0 and 1 for a key its training set lacks): ``"single"`` (the four
-one-pattern masks with the label f*: the XOR problem), ``"fstar"`` (all 15 masks with the
-label f*: XORD data drawn from D+ and D-), or ``"all"`` (30 keys: any labels).
-:func:`keyset_for` picks the smallest that holds every key of the call.
+and margin per key (0 and -inf for a key its training set lacks): ``"fstar"`` (the 15
+masks with the label f*: XORD data drawn from D+ and D-, and the XOR problem) or ``"all"``
+(30 keys: any labels). :func:`keyset_for` picks the smaller that holds every key of the
+call. (Two sets only: each is a compilation per k and loss; a set of the 4 one-pattern
+masks for XOR was dropped, its runs are a few steps long and it doubled the compilations.)
 
 **The step** (per lane; the derivation of the (s, t) form is in docs/performance.md). With
 the responses r1 = sigma(s), r2 = sigma(t), r3 = sigma(-s), r4 = sigma(-t) of a filter,
@@ -77,7 +78,6 @@ def _fstar(M: int) -> int:
 
 #: Key sets (keys 2 M + [y > 0], ascending), smallest first.
 KEYSETS: dict[str, tuple[int, ...]] = {
-    "single": tuple(2 * M + _fstar(M) for M in (1, 2, 4, 8)),
     "fstar": tuple(2 * M + _fstar(M) for M in range(1, 16)),
     "all": tuple(range(2, 32)),
 }
