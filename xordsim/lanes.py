@@ -107,11 +107,10 @@ class _Layout:
     def __init__(self, k: int, K: int):
         self.k, self.K = k, K
         self.sw, self.tw, self.su, self.tu = 0, k, 2 * k, 3 * k
-        self.prev = 4 * k
-        self.weight, self.margin, self.count = 8 * k, 8 * k + K, 8 * k + 2 * K
-        self.step = 8 * k + 3 * K
-        self.rec, self.live, self.event = self.step + 1, self.step + 2, self.step + 3
-        self.rows = self.step + 4
+        # the offsets the compiled driver uses: one definition (_rows)
+        (self.prev, self.weight, self.margin, self.count, self.step, self.rec, self.live,
+         self.event) = _rows.py_func(k, K)
+        self.rows = self.event + 1
 
 
 #: Entries of the handler's ``diag`` vector before the 15 mask outputs and the K flags.
@@ -825,7 +824,7 @@ def source(k: int, keyset: str, loss: str) -> str:
     generator = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
     return _TEMPLATE.format(
         k=k, keyset=keyset, loss=loss, keys=", ".join(map(str, keys)), generator=generator,
-        L=LANES, K=len(keys), rows=lay.rows, d_mask=_D_MASK,
+        L=LANES, K=len(keys), rows=lay.rows,
         d_act=_D_ACT,
         body_pass=_indent(_body(k, keys, loss), 12).rstrip("\n"),
         live_at=f"{lay.live * LANES} + l", event_at=f"{lay.event * LANES} + l",
