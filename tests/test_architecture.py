@@ -19,7 +19,7 @@ LAYERS = [
     ("xordsim.mnist.config", 0),
     ("xordsim.theorems.specs", 0), ("xordsim.figures.registry", 0),
     ("xordsim.patterns", 1), ("xordsim.data", 2), ("xordsim.model", 3),
-    ("xordsim.lanes", 3), ("xordsim.engine", 4), ("xordsim.reference", 4),
+    ("xordsim.lanes", 4), ("xordsim.engine", 4), ("xordsim.reference", 4),
     ("xordsim.diagnostics", 5), ("xordsim.measures", 5), ("xordsim.stats", 5),
     ("xordsim.seeds", 5), ("xordsim.io", 5),
     ("xordsim.theorems", 6), ("xordsim.figures", 6), ("xordsim.mnist", 6), ("xordsim.sweep", 6),

@@ -61,6 +61,8 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
+from xordsim.model import hinge_active
+
 #: Replicas advanced together (one per SIMD lane of the generated step).
 LANES = 16
 #: The largest k the generator accepts (the engine picks this kernel for k < SIMD_MIN_K).
@@ -609,7 +611,7 @@ def record_stopped(r, code, step, steps, si, ti, loss, err, out_n, weight, margi
     diverged), every kernel's: its loss and training error; the snapshots and trajectory
     entries from the first not yet recorded (``si``, ``ti``) on are those of the final
     network (``w[r]``, ``u[r]`` stored), and a group that misses its margin there
-    (weight > 0, margin - y out_n > 0) does so at every later step: its active count
+    (:func:`xordsim.model.hinge_active`) does so at every later step: its active count
     ``active_r`` grows by the steps left (to T for a converged or stalled replica). For the
     hinge with tol = 0 and a stalled replica this is what GD does (a fixed point)."""
     loss_out[r] = loss
@@ -623,13 +625,13 @@ def record_stopped(r, code, step, steps, si, ti, loss, err, out_n, weight, margi
         snap_u[r, s2] = u[r]
         for g in range(G):
             extra = snap_steps[s2] - step
-            if weight[g] > 0.0 and margin[g] - y[g] * out_n[g] > 0.0:
+            if hinge_active(weight[g], margin[g], y[g], out_n[g]):
                 snap_active[r, s2, g] = active_r[g] + extra
             else:
                 snap_active[r, s2, g] = active_r[g]
     if code == _STALLED or code == _CONVERGED:
         for g in range(G):
-            if weight[g] > 0.0 and margin[g] - y[g] * out_n[g] > 0.0:
+            if hinge_active(weight[g], margin[g], y[g], out_n[g]):
                 active_r[g] += steps - step
 
 
