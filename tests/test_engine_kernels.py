@@ -24,7 +24,13 @@ from xordsim.lanes import MAX_K as LANES_MAX_K
 from xordsim.model import (
     GRAD_A,
     GRAD_B,
+    MASK_SUMS,
+    SEL,
     SIMD_PAD,
+    forward,
+    forward_simd,
+    mask_output,
+    mask_output_simd,
     padded_channels,
 )
 
@@ -114,6 +120,49 @@ def test_padding_and_table_facts():
             assert np.array_equal(GRAD_B[c], GRAD_B[c ^ 4])
         else:  # b loses: side a iff a is in the mask
             assert np.array_equal(GRAD_A[c], GRAD_A[c ^ 2])
+
+
+@pytest.mark.parametrize("case", ["random", "ties", "zeros", "one-sign"])
+def test_forward_simd_response_sums(case):
+    """forward_simd's 8-sum form of N (docs/performance.md) against the class-sum form of
+    forward and against its derivation (MASK_SUMS on the 8 sums computed in NumPy): N on
+    every mask, and the mean filter response max_weight checks, on channels with ties
+    |s| = |t|, zero responses and padding."""
+    rng = np.random.default_rng(["random", "ties", "zeros", "one-sign"].index(case))
+    for _ in range(50):
+        k = int(rng.integers(1, 30))
+        sw, tw, su, tu = (rng.normal(size=k) for _ in range(4))
+        if case == "ties":
+            tw = sw * rng.choice([-1.0, 1.0], size=k)
+            su = tu * rng.choice([-1.0, 1.0], size=k)
+        elif case == "zeros":
+            sw[rng.random(k) < 0.3] = 0.0
+            tu[rng.random(k) < 0.3] = 0.0
+        elif case == "one-sign":
+            sw, tw = np.abs(sw), -np.abs(tw)
+        D = np.zeros((4, 4))
+        forward(sw, tw, su, tu, D)
+        want = np.array([mask_output(D, M, SEL) for M in range(16)])
+        kp = padded_channels(k)
+        pad = [np.concatenate([a, np.zeros(kp - k)]) for a in (sw, tw, su, tu)]
+        D8 = np.full((4, 4), np.nan)
+        size = forward_simd(*pad, D8, k)
+        got = np.array([mask_output_simd(D8, M) for M in range(16)])
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+        assert got[0] == 0.0
+
+        def sums(s, t):
+            r = [np.maximum(s, 0), np.maximum(t, 0), np.maximum(-s, 0), np.maximum(-t, 0)]
+            p = [np.maximum(r[a], r[b]) for a, b in ((0, 1), (0, 3), (2, 1), (2, 3))]
+            return np.array([x.sum() for x in r + p])
+
+        S = sums(sw, tw) - sums(su, tu)
+        np.testing.assert_allclose(MASK_SUMS @ S, want, rtol=1e-13, atol=1e-13)
+        sizes = [np.maximum(np.abs(s), np.abs(t)).sum() / k for s, t in ((sw, tw), (su, tu))]
+        assert size == pytest.approx(max(sizes), rel=1e-13)
+    # a response that is not finite: NaN, which the engine records as diverged
+    inf = np.array([np.inf] + [0.0] * 7)
+    assert np.isnan(forward_simd(inf, np.zeros(8), np.zeros(8), np.zeros(8), np.zeros((4, 4)), 1))
 
 
 SCRIPT = """

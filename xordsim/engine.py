@@ -38,6 +38,7 @@ from xordsim.model import (
     kernel_loss,
     loss_groups,
     mask_output,
+    mask_output_simd,
     test_error_exact,
 )
 
@@ -241,7 +242,10 @@ def _train_replica(r, w0, u0, grp, params, tables, stables, result, snaps, traj,
         return
     err = _train_error(grp, out_n)
     for M in range(1, 16):
-        outputs[r, M] = alpha * mask_output(D, M, tables.sel)
+        if simd:
+            outputs[r, M] = alpha * mask_output_simd(D, M)
+        else:
+            outputs[r, M] = alpha * mask_output(D, M, tables.sel)
     lanes.record_stopped(r, st, step, steps, si, ti, loss, err, out_n, grp.weight, grp.margin,
                          grp.y, active_r, w, u, loss_out, train_err, snap_steps, snap_w,
                          snap_u, snap_active, traj_loss, traj_err)

@@ -462,14 +462,13 @@ GRAD_BY_MASK = np.ascontiguousarray(np.concatenate([GRAD_A, GRAD_B]).T)
 
 
 class SimdTables(NamedTuple):
-    """The reduction's tables for the channel-SIMD kernel: ``sel`` (:data:`SEL`) and
-    ``grad`` (:data:`GRAD_BY_MASK`)."""
+    """The reduction's table for the channel-SIMD kernel: ``grad`` (:data:`GRAD_BY_MASK`;
+    N on each mask comes from :func:`forward_simd`'s table, :func:`mask_output_simd`)."""
 
-    sel: np.ndarray
     grad: np.ndarray
 
 
-SIMD_TABLES = SimdTables(SEL, GRAD_BY_MASK)
+SIMD_TABLES = SimdTables(GRAD_BY_MASK)
 
 
 #: The channel-SIMD kernel pads each layer to a multiple of this many channels with zero
@@ -485,71 +484,117 @@ def padded_channels(k: int) -> int:
 
 
 @njit(cache=True, inline="always")
-def _class_sums(s, t):
-    """|s|, |t|, max(|s|, |t|) of a channel and its one-hot sign class
-    ab = 2 [s < 0] + [t < 0] as four masks (combined bitwise, so that a loop vectorises)."""
-    abs_s, abs_t = abs(s), abs(t)
-    s_neg = s < 0.0
-    t_neg = t < 0.0
-    return (abs_s, abs_t, max(abs_s, abs_t), ~s_neg & ~t_neg, ~s_neg & t_neg,
-            s_neg & ~t_neg, s_neg & t_neg)
+def _response_sums(s, t):
+    """The 8 terms a channel (s, t) adds to :func:`forward_simd`'s sums: its responses to
+    p1..p4 through the ReLU, r1 = sigma(s), r2 = sigma(t), r3 = sigma(-s), r4 = sigma(-t)
+    (r3 = r1 - s and r4 = r2 - t, exact), and the four maxima max(r_a, r_b) of an a-side
+    (p1, p3) and a b-side (p2, p4) response. No branch, no mask: the loop vectorises."""
+    r1 = max(s, 0.0)
+    r2 = max(t, 0.0)
+    r3 = r1 - s
+    r4 = r2 - t
+    return r1, r2, r3, r4, max(r1, r2), max(r1, r4), max(r3, r2), max(r3, r4)
 
 
 @njit(cache=True, fastmath=FASTMATH)
 def forward_simd(sw, tw, su, tu, D, k):
-    """:func:`forward` as one loop over the channels of w and u together: D[ab, 1..3] =
-    the sums of |s|, |t|, max(|s|, |t|) over the w channels of sign class ab minus the
-    same over the u channels (w and u added into the same 12 sums, reassociated for SIMD);
-    returns the larger mean filter response of w and u over their ``k`` channels (the
-    arrays may be padded with zero channels, :func:`padded_channels`), NaN if a sum is
-    not finite. Each channel's contribution is selected by a mask (no branch, no gather),
-    so LLVM vectorises the loop across channels."""
-    a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = m0 = m1 = m2 = m3 = 0.0
-    size_w = size_u = 0.0
+    """N_W on every mask M, written to ``D[M >> 2, M & 3]`` (:func:`mask_output_simd`;
+    ``D[0, 0]`` = 0, the empty mask), from 8 channel sums per layer in one loop over the
+    channels of w and u; returns the larger mean filter response of w and u over their
+    ``k`` channels (the arrays may be padded with zero channels,
+    :func:`padded_channels`), NaN if a sum is not finite.
+
+    **Derivation.** Channel j's value on mask M is max over the patterns l in M of
+    r_l = sigma(w_j·p_l), where r1 = sigma(s), r2 = sigma(t), r3 = sigma(-s),
+    r4 = sigma(-t) (:func:`descend_simd`'s s, t). Of r1 and r3 one is 0, and of r2 and
+    r4, so for A = M ∩ {p1, p3} and B = M ∩ {p2, p4} the value is
+    max(sum_A r_a, sum_B r_b), which equals sum_{a in A, b in B} max(r_a, r_b)
+    - (|B| - 1) sum_A r_a - (|A| - 1) sum_B r_b when A and B are not empty (and
+    sum_A r_a or sum_B r_b when one is): a fixed linear combination of the 8 sums
+    R_l = sum_j r_l and P_ab = sum_j max(r_a, r_b) (:data:`MASK_SUMS`, checked against
+    :func:`forward` in the tests). Per channel that is 4 responses, 4 maxima and 8 adds
+    (the class-sum form of :func:`forward` selects each contribution by a mask: 12 masked
+    sums); N on the 15 masks then costs about 20 adds per step. The sums are
+    reassociated, so results agree with :func:`forward` to rounding (~1e-16 relative,
+    not bit for bit)."""
+    r1w = r2w = r3w = r4w = p12w = p14w = p32w = p34w = 0.0
+    r1u = r2u = r3u = r4u = p12u = p14u = p32u = p34u = 0.0
     for j in range(sw.shape[0]):
-        abs_s, abs_t, mx, c0, c1, c2, c3 = _class_sums(sw[j], tw[j])
-        a0 += abs_s if c0 else 0.0
-        a1 += abs_s if c1 else 0.0
-        a2 += abs_s if c2 else 0.0
-        a3 += abs_s if c3 else 0.0
-        b0 += abs_t if c0 else 0.0
-        b1 += abs_t if c1 else 0.0
-        b2 += abs_t if c2 else 0.0
-        b3 += abs_t if c3 else 0.0
-        m0 += mx if c0 else 0.0
-        m1 += mx if c1 else 0.0
-        m2 += mx if c2 else 0.0
-        m3 += mx if c3 else 0.0
-        size_w += mx
-        abs_s, abs_t, mx, c0, c1, c2, c3 = _class_sums(su[j], tu[j])
-        a0 -= abs_s if c0 else 0.0
-        a1 -= abs_s if c1 else 0.0
-        a2 -= abs_s if c2 else 0.0
-        a3 -= abs_s if c3 else 0.0
-        b0 -= abs_t if c0 else 0.0
-        b1 -= abs_t if c1 else 0.0
-        b2 -= abs_t if c2 else 0.0
-        b3 -= abs_t if c3 else 0.0
-        m0 -= mx if c0 else 0.0
-        m1 -= mx if c1 else 0.0
-        m2 -= mx if c2 else 0.0
-        m3 -= mx if c3 else 0.0
-        size_u += mx
-    D[0, 1] = a0
-    D[1, 1] = a1
-    D[2, 1] = a2
-    D[3, 1] = a3
-    D[0, 2] = b0
-    D[1, 2] = b1
-    D[2, 2] = b2
-    D[3, 2] = b3
-    D[0, 3] = m0
-    D[1, 3] = m1
-    D[2, 3] = m2
-    D[3, 3] = m3
+        r1, r2, r3, r4, p12, p14, p32, p34 = _response_sums(sw[j], tw[j])
+        r1w += r1
+        r2w += r2
+        r3w += r3
+        r4w += r4
+        p12w += p12
+        p14w += p14
+        p32w += p32
+        p34w += p34
+        r1, r2, r3, r4, p12, p14, p32, p34 = _response_sums(su[j], tu[j])
+        r1u += r1
+        r2u += r2
+        r3u += r3
+        r4u += r4
+        p12u += p12
+        p14u += p14
+        p32u += p32
+        p34u += p34
+    size_w = (p12w + p14w + p32w + p34w) - (r1w + r2w + r3w + r4w)
+    size_u = (p12u + p14u + p32u + p34u) - (r1u + r2u + r3u + r4u)
+    R1, R2, R3, R4 = r1w - r1u, r2w - r2u, r3w - r3u, r4w - r4u
+    P12, P14, P32, P34 = p12w - p12u, p14w - p14u, p32w - p32u, p34w - p34u
+    # MASK_SUMS, written out (bit l - 1 of M is p_l)
+    D[0, 0] = 0.0
+    D[0, 1] = R1
+    D[0, 2] = R2
+    D[0, 3] = P12
+    D[1, 0] = R3
+    D[1, 1] = R1 + R3
+    D[1, 2] = P32
+    D[1, 3] = (P12 + P32) - R2
+    D[2, 0] = R4
+    D[2, 1] = P14
+    D[2, 2] = R2 + R4
+    D[2, 3] = (P12 + P14) - R1
+    D[3, 0] = P34
+    D[3, 1] = (P14 + P34) - R4
+    D[3, 2] = (P32 + P34) - R3
+    D[3, 3] = (P12 + P14 + P32 + P34) - (R1 + R2 + R3 + R4)
     if not (size_w <= np.inf and size_u <= np.inf):
         return np.nan
     return max(size_w, size_u) / k
+
+
+@njit(cache=True, inline="always")
+def mask_output_simd(D, M) -> float:
+    """N_W on mask M from :func:`forward_simd`'s table (N on all 16 masks)."""
+    return D[M >> 2, M & 3]
+
+
+def _mask_sums() -> np.ndarray:
+    """MASK_SUMS[M] = the coefficients of N(M) on the 8 sums (R1, R2, R3, R4, P12, P14,
+    P32, P34) of :func:`forward_simd` (its derivation), from the pattern sets."""
+    table = np.zeros((16, 8))
+    pair = {(0, 1): 4, (0, 3): 5, (2, 1): 6, (2, 3): 7}
+    for M in range(1, 16):
+        A = [a for a in (0, 2) if M >> a & 1]
+        B = [b for b in (1, 3) if M >> b & 1]
+        if not B or not A:
+            for l in A + B:
+                table[M, l] = 1.0
+            continue
+        for a in A:
+            for b in B:
+                table[M, pair[a, b]] += 1.0
+        for a in A:
+            table[M, a] -= len(B) - 1
+        for b in B:
+            table[M, b] -= len(A) - 1
+    return table
+
+
+#: The coefficients of N on each mask in :func:`forward_simd`'s 8 sums (documentation and
+#: tests; the kernel has them written out).
+MASK_SUMS = _mask_sums()
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -637,17 +682,18 @@ def _channel_step(sj, tj, e0, e1, e3, e4, e5, e7, f0, f1, f2, f3, f4, f6):
 
 @njit(cache=True)
 def _hinge_groups_simd(D, coef_a, coef_b, out_n, groups, tables, active):
-    """:func:`_hinge_groups`: the same operations in the same order, with the 16
-    coefficient sums in local variables (registers) over the loop over groups instead of
-    in memory, and the gradient table by mask (:data:`GRAD_BY_MASK`)."""
+    """:func:`_hinge_groups`: the same operations in the same order (N on each group read
+    from :func:`forward_simd`'s table), with the 16 coefficient sums in local variables
+    (registers) over the loop over groups instead of in memory, and the gradient table by
+    mask (:data:`GRAD_BY_MASK`)."""
     gmask, gy, gweight, gmargin = groups.mask, groups.y, groups.weight, groups.margin
-    sel, grad = tables.sel, tables.grad
+    grad = tables.grad
     a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
     b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = 0.0
     loss = 0.0
     for g in range(gmask.shape[0]):
         M = gmask[g]
-        n = mask_output(D, M, sel)
+        n = mask_output_simd(D, M)
         out_n[g] = n
         if hinge_active(gweight[g], gmargin[g], gy[g], n):
             active[g] += 1
@@ -680,13 +726,13 @@ def _smooth_groups_simd(D, coef_a, coef_b, out_n, groups, tables, active, kind, 
     """:func:`_smooth_groups` with the coefficient sums in registers (see
     :func:`_hinge_groups_simd`)."""
     gmask, gy, gweight, gmargin = groups.mask, groups.y, groups.weight, groups.margin
-    sel, grad = tables.sel, tables.grad
+    grad = tables.grad
     a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
     b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = 0.0
     loss = 0.0
     for g in range(gmask.shape[0]):
         M = gmask[g]
-        n = alpha * mask_output(D, M, sel)
+        n = alpha * mask_output_simd(D, M)
         out_n[g] = n
         weight = gweight[g]
         if not weight > 0.0:
@@ -752,8 +798,9 @@ def _group_loss_simd_of_impl(loss, sc, groups, tables, active):
 
 @njit(cache=True)
 def group_loss_simd(sc, groups, tables, active, loss):
-    """:func:`group_loss` for the channel-SIMD kernel, bit for bit (the same arguments, with
-    ``tables`` = :data:`SIMD_TABLES`). Returns the loss."""
+    """:func:`group_loss` for the channel-SIMD kernel (the same arguments, with ``D`` the
+    table of :func:`forward_simd` and ``tables`` = :data:`SIMD_TABLES`): given the same N on
+    each group, bit for bit. Returns the loss."""
     return _group_loss_simd_of(loss, sc, groups, tables, active)
 
 
