@@ -55,8 +55,11 @@ RESULTS = Path(__file__).parent / "results"
 #: kernel's channel loops (xordsim/model.py):
 #:   simd -- descend_simd: 2 abs, 6 compares (s<0, t<0, |t|>|s|, |t|=|s|, s!=0, t!=0),
 #:           3 mask and/or, 12 selects, 2 subtracts, 2 abs + 2 adds (moved) = 29;
-#:           forward_simd: 2 abs, 1 max, 2 compares, 4 mask and, 12 masked adds,
-#:           1 add (size) = 22.                                              Total 51.
+#:           forward_simd: 2 max (r1 = max(s, 0), r2), 2 subtracts (r3 = r1 - s, r4),
+#:           4 max (the a-b pairs), 8 adds (the 8 response sums) = 16.      Total 45;
+#:           per step (not per channel) its epilogue: 16 subtracts (w - u, the two sizes'
+#:           parts) and 22 adds/subtracts (N on the 15 masks, the sizes) = 38
+#:           (OPS_PER_STEP), and N on a group's mask is read from that table.
 #:   replicas -- descend: 2 abs, 3 compares + 3 mask ops (class_flags), 7 selects (class),
 #:           2 x (2 compares + 2 selects + 2 multiplies) (sign, step), 2 subtracts,
 #:           2 abs + 2 adds (moved) = 31; accumulate: 2 abs, 1 max, 2 compares,
@@ -64,7 +67,8 @@ RESULTS = Path(__file__).parent / "results"
 #: The SIMD kernel runs padded_channels(k) channels per layer (zeros), the old one k.
 #: The ``lanes`` kernel (k < 8) is generated code: its ops are counted from the generated
 #: source itself (:func:`lanes_ops_per_replica_step`).
-OPS_PER_CHANNEL = {"simd": 51, "replicas": 58}
+OPS_PER_CHANNEL = {"simd": 45, "replicas": 58}
+OPS_PER_STEP = {"simd": 38, "replicas": 0}
 #: Ops per loss group and step (both kernels): N on the group's mask (3 adds), the hinge
 #: test (multiply, subtract, 2 compares), and for a group that misses its margin the loss
 #: term (multiply, subtract, add), dn (multiply) and the 16 coefficient FMAs: 27 (the count
@@ -108,7 +112,8 @@ def ops_per_replica_step(kernel: str, k: int, groups: float, keyset: str = "fsta
     if kernel == "lanes":
         return float(lanes_ops_per_replica_step(k, keyset))
     channels = padded_channels(k) if kernel == "simd" else k
-    return 2 * channels * OPS_PER_CHANNEL[kernel] + groups * OPS_PER_GROUP
+    return (2 * channels * OPS_PER_CHANNEL[kernel] + OPS_PER_STEP[kernel]
+            + groups * OPS_PER_GROUP)
 
 
 def machine_peak(cores=None, ghz=None, lanes=None, vec_ops=None) -> dict:

