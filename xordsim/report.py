@@ -141,8 +141,12 @@ class Progress:
             if bar.n < total:
                 bar.update(total - bar.n)
 
-    def finished(self, stage: Stage) -> None:
-        if self.mode == "quiet" or (self.mode == "bars" and stage.status == COMPUTED):
+    def finished(self, stage: Stage, always: bool = False) -> None:
+        """One line for a finished stage; on a terminal only for a stage that did not run
+        under its own bar (reused, skipped), or ``always`` (stages run at once: one bar for
+        all of them, a line per stage above it)."""
+        if self.mode == "quiet" or (self.mode == "bars" and stage.status == COMPUTED
+                                    and not always):
             return
         line = f"reproduce: {stage.name} {stage_outcome(stage)}"
         if self.mode == "bars":
@@ -415,13 +419,34 @@ def _run_stages_at_once(out: Path, seed: int, mode: str, progress: Progress, for
     def report_in_order() -> None:
         nonlocal reported
         while reported < len(order) and order[reported] in done:
-            stage = stages[order[reported]]
-            if stage.status == COMPUTED and progress.mode == "bars":
-                with progress.bar(stage.name, 1, "stage") as update:
-                    update(1)
-            progress.finished(stage)
+            progress.finished(stages[order[reported]], always=True)
             reported += 1
 
+    def collect(finished) -> None:
+        """Record the finished tasks (a theorem result, or a figure) and report the stages
+        that are complete, in registry order."""
+        nonlocal pending_theorems, th_seconds
+        for fut in finished:
+            kind, key = futures[fut]
+            if kind == "theorems":
+                th_rows[key], seconds = fut.result()
+                th_seconds += seconds
+                pending_theorems -= 1
+                if pending_theorems == 0:
+                    _finish_theorems(th, th_meta, th_path,
+                                     [r for rows in th_rows for r in rows or []], th_seconds)
+                    th.seconds = th_seconds
+                    done.add("theorems")
+            else:
+                stage = stages[key]
+                stage.seconds = fut.result()
+                record[key] = metas[key]
+                write_json(out / RECORD, {"stages": record})
+                _read_sidecar(stage, out)
+                done.add(key)
+        report_in_order()
+
+    futures: dict = {}
     report_in_order()
     if tasks:
         import numba
@@ -435,28 +460,11 @@ def _run_stages_at_once(out: Path, seed: int, mode: str, progress: Progress, for
             futures = {pool.submit(_run_task, share, fn, *args): key
                        for _, key, fn, args in tasks}
             remaining = set(futures)
-            while remaining:
-                finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    kind, key = futures[fut]
-                    if kind == "theorems":
-                        th_rows[key], seconds = fut.result()
-                        th_seconds += seconds
-                        pending_theorems -= 1
-                        if pending_theorems == 0:
-                            _finish_theorems(th, th_meta, th_path,
-                                             [r for rows in th_rows for r in rows or []],
-                                             th_seconds)
-                            th.seconds = th_seconds
-                            done.add("theorems")
-                    else:
-                        stage = stages[key]
-                        stage.seconds = fut.result()
-                        record[key] = metas[key]
-                        write_json(out / RECORD, {"stages": record})
-                        _read_sidecar(stage, out)
-                        done.add(key)
-                report_in_order()
+            with progress.bar(f"stages, {jobs} at once", len(tasks), "task") as tick:
+                while remaining:
+                    finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+                    tick(len(finished))
+                    collect(finished)
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
