@@ -349,7 +349,8 @@ def default_jobs(mode: str = "full", threads: int | None = None) -> int:
     single-threaded phases (NumPy glue, the MNIST experiments' small networks, matplotlib)
     while the longest stage (sample-complexity, numba-parallel GD) runs on one core.
     Measured on 2 cores (bench/bench_reproduce.py, warm numba cache, 7 Dec 2026): full
-    353 s -> 237 s, ``--quick`` 58.6 s -> 39.6 s, the same numbers (docs/performance.md).
+    337-353 s -> 237-280 s, ``--quick`` 55-63 s -> 40 s, the same numbers
+    (docs/performance.md).
     More than two stages at once never paid on 2 cores: the longest stage then gets less
     than a core."""
     if mode == "tiny":
