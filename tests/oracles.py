@@ -74,10 +74,16 @@ def check_against_reference(kernel, loss, problem, k, alpha, init, rng, R=6, lab
     """Run GD with ``kernel`` and compare it with the plain reference along the whole
     trajectory: loss and training error every 6 steps, snapshots, final weights (1e-12),
     convergence steps, outputs and training errors. ``labels="random"`` draws the XORD
-    labels at random (not f*), so that a training set holds any (mask, label) pair."""
+    labels at random (not f*), so that a training set holds any (mask, label) pair;
+    ``labels="thm6.5"`` draws the points from Theorem 6.5's distribution (p+ = p- = 0.6,
+    so that its rarer masks occur: the lanes kernel's key set ``thm65``)."""
     T, every = 240, 6
     if problem == "xor":
         x, y = xor_dataset()
+    elif labels == "thm6.5":
+        from xordsim.theorems.exact import thm_6_5_distribution
+
+        x, y = thm_6_5_distribution(0.6, 0.6, 4).sample_training_sets(3, R, rng)
     else:
         x, y = uniform_distribution(4).sample_training_sets(5, R, rng)
         if labels == "random":

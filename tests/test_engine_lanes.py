@@ -17,6 +17,7 @@ from xordsim import lanes
 from xordsim.data import uniform_distribution, xor_dataset
 from xordsim.engine import CONVERGED, DIVERGED, STALLED, train
 from xordsim.model import loss_groups
+from xordsim.theorems.exact import thm_6_5_distribution
 
 
 @pytest.mark.parametrize("k", range(1, lanes.MAX_K + 1))
@@ -32,6 +33,7 @@ def test_lanes_matches_reference_for_every_small_k(k, rng):
     ("logistic", "xord", 3, 1.7, "gaussian", None),
     ("hinge", "xor", 3, 0.8, "gaussian", None),        # XOR: key set 'fstar'
     ("hinge", "xord", 4, 1.0, "gaussian", "random"),   # key set 'all'
+    ("hinge", "xord", 2, 1.0, "gaussian", "thm6.5"),   # key set 'thm65'
     ("logistic", "xord", 2, 1.0, "gaussian", "random"),
 ], ids=str)
 def test_lanes_matches_reference_every_loss_and_key_set(loss, problem, k, alpha, init, labels,
@@ -48,10 +50,33 @@ def test_key_sets_are_the_smallest_that_hold_the_data():
     assert lanes.keyset_for(g.mask, g.y, g.count) == "fstar"
     g = loss_groups(x, -y)
     assert lanes.keyset_for(g.mask, g.y, g.count) == "all"
-    assert set(lanes.KEYSETS["fstar"]) < set(lanes.KEYSETS["all"])
+    assert set(lanes.KEYSETS["thm65"]) < set(lanes.KEYSETS["fstar"]) < set(lanes.KEYSETS["all"])
     assert len(lanes.KEYSETS["fstar"]) == 15 and len(lanes.KEYSETS["all"]) == 30
+    # 'thm65': exactly the (mask, label) pairs of Theorem 6.5's distribution
+    dist = thm_6_5_distribution(0.92, 0.92, 10)
+    support = np.nonzero(dist.joint_mask_probs())
+    assert sorted(2 * M + lab for lab, M in zip(*support, strict=True)) == list(
+        lanes.KEYSETS["thm65"])
+    x, y = dist.sample_training_sets(8, 50, 0)
+    g = loss_groups(x, y)
+    assert lanes.keyset_for(g.mask, g.y, g.count) == "thm65"
     # every key of 'fstar' has the label f* of its mask: 2 M + [M holds p1 or p3]
     assert all(key & 1 == bool((key >> 1) & 0b0101) for key in lanes.KEYSETS["fstar"])
+
+
+def test_key_set_changes_no_number(monkeypatch):
+    """The same calls on Theorem 6.5's data with the key set 'thm65' and forced to 'fstar'
+    (9 more keys, all absent: weight 0, margin -inf): bit-identical results."""
+    x, y = thm_6_5_distribution(0.7, 0.7, 6).sample_training_sets(4, 40, 2)
+    kw = dict(steps=3000, c_eta=0.05, gamma=8.0, seed=4, snapshot_steps=[0, 999],
+              record_every=100, _kernel="lanes")
+    a = train(x, y, 2, **kw)
+    monkeypatch.setattr(lanes, "keyset_for", lambda mask, y, count: "fstar")
+    b = train(x, y, 2, **kw)
+    assert (a.status == CONVERGED).any() and (a.status != CONVERGED).any()
+    for key in ("w", "u", "status", "stop_step", "loss", "test_error", "outputs",
+                "active_counts", "snapshots_w", "snapshots_active", "loss_trajectory"):
+        assert np.array_equal(getattr(a, key), getattr(b, key)), key
 
 
 @pytest.mark.parametrize("k", [2, 7])

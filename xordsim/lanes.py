@@ -17,11 +17,13 @@ stale kernel is never reused.
 **Key sets.** The training sets of a call are reduced to loss groups keyed by
 (mask M, label y), key = 2 M + [y > 0] (:func:`xordsim.model.loss_groups`). The step is
 straight-line code over a fixed list of keys, each lane reading its own replica's weight
-and margin per key (0 and -inf for a key its training set lacks): ``"fstar"`` (the 15
-masks with the label f*: XORD data drawn from D+ and D-, and the XOR problem) or ``"all"``
-(30 keys: any labels). :func:`keyset_for` picks the smaller that holds every key of the
-call. (Two sets only: each is a compilation per k and loss; a set of the 4 one-pattern
-masks for XOR was dropped, its runs are a few steps long and it doubled the compilations.)
+and margin per key (0 and -inf for a key its training set lacks): ``"thm65"`` (the 6 keys
+of Theorem 6.5's distribution: the sample-complexity figure and the thm6.5 rows, whose
+k = 2 runs are the longest of ``reproduce``), ``"fstar"`` (the 15 masks with the label f*:
+XORD data drawn from D+ and D-, and the XOR problem) or ``"all"`` (30 keys: any labels).
+:func:`keyset_for` picks the smallest that holds every key of the call. (Few sets: each is
+a compilation per k and loss; a set of the 4 one-pattern masks for XOR was dropped, its
+runs are a few steps long and it doubled the compilations.)
 
 **The step** (per lane; the derivation of the (s, t) form is in docs/performance.md). With
 the responses r1 = sigma(s), r2 = sigma(t), r3 = sigma(-s), r4 = sigma(-t) of a filter,
@@ -78,8 +80,17 @@ def _fstar(M: int) -> int:
     return 1 if M & 0b0101 else 0
 
 
-#: Key sets (keys 2 M + [y > 0], ascending), smallest first.
+#: The masks of Theorem 6.5's distribution: the diverse points (P+: every pattern, mask 15;
+#: P-: {p2, p4}, mask 10) and the sets A_i of its other points ({p1, p2, p4}, {p2, p3, p4};
+#: {p2}, {p4}), each with its label f*.
+THM65_MASKS = (2, 8, 10, 11, 14, 15)
+
+#: Key sets (keys 2 M + [y > 0], ascending), smallest first: ``thm65``, the 6 keys of
+#: Theorem 6.5's distribution (the sample-complexity figure and the thm6.5 rows: their
+#: loss stage evaluates 6 keys instead of 15); ``fstar``, the 15 masks with label f* (XORD
+#: from D+-, XOR); ``all``, the 30 keys of any labels.
 KEYSETS: dict[str, tuple[int, ...]] = {
+    "thm65": tuple(2 * M + _fstar(M) for M in THM65_MASKS),
     "fstar": tuple(2 * M + _fstar(M) for M in range(1, 16)),
     "all": tuple(range(2, 32)),
 }
