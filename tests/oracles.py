@@ -12,7 +12,7 @@ import sys
 import numpy as np
 
 from xordsim.data import uniform_distribution, xor_dataset
-from xordsim.engine import DIVERGED, train
+from xordsim.engine import CONVERGED, DIVERGED, STALLED, train
 from xordsim.model import outputs_all_masks
 from xordsim.patterns import PATTERNS
 from xordsim.reference import reference_init, reference_output, reference_run
@@ -68,6 +68,17 @@ def arrays_by_thread_count(script: str, tmp_path, threads=("1", "2")) -> list[np
         assert proc.stdout.strip().splitlines()[-1] == n
         outs.append(np.load(path))
     return outs
+
+
+def check_xor_statuses_as_replicas(kernel, k, c_eta, replicas):
+    """XOR runs where some replicas stall (Theorem 3.4) and some converge: ``kernel``'s
+    statuses and stop steps are those of the ``replicas`` kernel."""
+    x, y = xor_dataset()
+    runs = [train(x, y, k, problem="xor", replicas=replicas, steps=1500, c_eta=c_eta, seed=2,
+                  _kernel=kern) for kern in ("replicas", kernel)]
+    assert np.array_equal(runs[0].status, runs[1].status)
+    assert np.array_equal(runs[0].stop_step, runs[1].stop_step)
+    assert (runs[1].status == STALLED).any() and (runs[1].status == CONVERGED).any()
 
 
 def check_against_reference(kernel, loss, problem, k, alpha, init, rng, R=6, labels=None):

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from oracles import arrays_by_thread_count, check_against_reference
+from oracles import (
+    arrays_by_thread_count,
+    check_against_reference,
+    check_xor_statuses_as_replicas,
+)
 
 from xordsim._validate import InputError
 from xordsim.config import LOSSES
@@ -16,7 +20,6 @@ from xordsim.engine import (
     DIVERGED,
     KERNELS,
     SIMD_MIN_K,
-    STALLED,
     pick_kernel,
     train,
 )
@@ -73,12 +76,7 @@ def test_simd_kernel_agrees_with_replica_kernel_on_the_bench_workload(k):
 
 
 def test_simd_kernel_statuses_stalled_and_diverged():
-    x, y = xor_dataset()
-    runs = [train(x, y, 8, problem="xor", replicas=200, steps=1500, c_eta=1.5, seed=2,
-                  _kernel=kern) for kern in ("replicas", "simd")]
-    assert np.array_equal(runs[0].status, runs[1].status)
-    assert np.array_equal(runs[0].stop_step, runs[1].stop_step)
-    assert (runs[1].status == STALLED).any() and (runs[1].status == CONVERGED).any()
+    check_xor_statuses_as_replicas("simd", 8, 1.5, 200)
     x, y = uniform_distribution(4).sample_training_set(5, 0)
     for kern in ("replicas", "simd"):
         res = train(x, y, 9, replicas=4, steps=50, lr=10.0, seed=1, max_weight=5.0,
