@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from oracles import arrays_by_thread_count
+from oracles import arrays_by_thread_count, check_against_reference
 
 from xordsim._validate import InputError
 from xordsim.cli import main
@@ -27,11 +27,9 @@ from xordsim.model import (
 )
 from xordsim.patterns import PATTERNS, mask_label
 from xordsim.reference import (
-    reference_init,
     reference_loss_and_grad,
     reference_output,
     reference_point_loss,
-    reference_run,
 )
 
 CODES = {name: i for i, name in enumerate(LOSSES)}
@@ -193,56 +191,10 @@ CASES = [
 @pytest.mark.parametrize("loss,problem,k,alpha,init,per_replica", CASES, ids=str)
 def test_engine_matches_reference_along_trajectories(loss, problem, k, alpha, init,
                                                      per_replica, rng):
-    R, T, every = 8, 300, 7
-    if problem == "xor":
-        x, y = xor_dataset()
-    elif per_replica:
-        x, y = uniform_distribution(4).sample_training_sets(5, R, rng)
-    else:
-        x, y = uniform_distribution(4).sample_training_set(5, rng)
-    # an exactly realisable training set can reach squared loss 0 in the engine and
-    # 1e-32 in the reference: a tolerance far above rounding makes the stop step robust
-    tol = 1e-20 if loss == "squared" else 0.0
-    # no round numbers: from N_0 = 0 (antisymmetric init) the hinge's piecewise-linear
-    # steps would otherwise land exactly on a margin, a kink the two implementations
-    # round to different sides of
-    lr = 0.0937 / (k * alpha ** 2)
-    seed = int(rng.integers(2**31))
-    res = train(x, y, k, problem=problem, replicas=R, steps=T, lr=lr, gamma=2.3, seed=seed,
-                loss=loss, output_scale=alpha, init=init, tol=tol, record_every=every,
-                init_std=0.5, snapshot_steps=[0, 1, 50, T])
-    # the initialization, drawn from the seed as the reference draws it
-    w0, u0 = reference_init(R, k, 0.5, seed, init)
-    assert np.array_equal(res.w0, w0) and np.array_equal(res.u0, u0)
-    if init == "antisymmetric":
-        assert np.array_equal(res.u0, res.w0)
-    assert not (res.status == DIVERGED).any()
-    ref = reference_run(x, y, w0, u0, lr, T, problem, 2.3, loss=loss, output_scale=alpha,
-                        tol=tol, record_every=every)
-    np.testing.assert_allclose(res.w, ref.w, atol=1e-12, rtol=0)
-    np.testing.assert_allclose(res.u, ref.u, atol=1e-12, rtol=0)
-    assert (res.converged_step == ref.converged_step).all()
-    assert np.array_equal(res.trajectory_steps, ref.steps)
-    np.testing.assert_allclose(res.loss_trajectory, ref.loss, rtol=1e-12, atol=1e-12)
-    assert np.array_equal(res.train_error_trajectory, ref.train_error)
-    for i, t in enumerate(res.snapshot_steps):
-        j = int(np.flatnonzero(ref.steps == t)[0]) if t % every == 0 else None
-        if j is not None:
-            np.testing.assert_allclose(res.snapshots_w[:, i], ref.w_at[:, j], atol=1e-12,
-                                       rtol=0)
-    # the final record: loss, training error, outputs (alpha included), gradient norm
-    xr = x if x.ndim == 4 else x[None]
-    yr = y if y.ndim == 2 else y[None]
-    value, gw, gu = reference_loss_and_grad(res.w, res.u, xr, yr, problem, 2.3, loss, alpha)
-    np.testing.assert_allclose(res.loss, value, rtol=1e-12, atol=1e-12)
-    out = reference_output(res.w, res.u, xr, alpha)
-    np.testing.assert_allclose(res.train_error, (yr * out <= 0).mean(axis=1))
-    np.testing.assert_allclose(res.outputs, outputs_all_masks(res.w, res.u, alpha),
-                               rtol=1e-12, atol=1e-12)
-    norm = np.sqrt((gw ** 2).sum(axis=(1, 2)) + (gu ** 2).sum(axis=(1, 2)))
-    np.testing.assert_allclose(res.grad_norm, norm, rtol=1e-9, atol=1e-12)
-    assert res.params["loss"] == loss and res.config.loss == loss
-    assert res.params["output_scale"] == alpha and res.params["init"] == init
+    """The kernel train picks against the plain reference (tests/oracles.py), one training
+    set per replica or one shared."""
+    check_against_reference(None, loss, problem, k, alpha, init, rng, R=8, T=300, every=7,
+                            shared=not per_replica)
 
 
 def test_active_counts_follow_the_margin_for_every_loss(rng):
