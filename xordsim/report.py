@@ -25,8 +25,9 @@ The numbers do not depend on it (each depends on its own seed and settings only)
 default (:func:`default_jobs`) is 2 on 2 or more cores, 1 in ``tiny`` mode or with one
 thread (``jobs=1`` runs the stages one after the other in this process).
 
-Progress: on a terminal one bar per stage; otherwise (a log file, CI) one line per
-finished stage, in registry order; ``quiet`` prints nothing.
+Progress: on a terminal one bar per stage (with ``jobs`` > 1 one bar for all the tasks,
+a line per finished stage above it); otherwise (a log file, CI) one line per finished
+stage, in registry order; ``quiet`` prints nothing.
 """
 
 from __future__ import annotations
@@ -330,13 +331,14 @@ def stage_figure(name: str, out: Path, seed: int, mode: str, progress: Progress,
 # stages at once: both cores busy
 
 
-#: Seconds of each stage (figures) or theorem result in a full run on 2 cores, as measured;
+#: Seconds of each stage (figures) or theorem result in a full run on 2 cores, as measured
+#: (one after the other, 7 Dec 2026; the theorem results from earlier runs);
 #: with ``jobs`` > 1 the longest start first (the order changes no number). A name not
 #: listed counts :data:`DEFAULT_COST`.
-COST_HINT = {"sample-complexity": 250.0, "fig4b": 90.0, "thm6.5": 40.0, "lemma6.2": 30.0,
-             "thm6.5ex1": 25.0, "losses": 20.0, "lazy-rich": 15.0, "fig4a": 15.0,
-             "lr-transfer": 12.0, "measures": 10.0, "lemma3.2": 8.0, "mnist-lazy": 60.0,
-             "capacity-width": 45.0, "random-labels": 26.0, "rank-agreement": 8.0}
+COST_HINT = {"sample-complexity": 90.0, "fig4b": 83.0, "thm6.5": 9.0, "lemma6.2": 9.0,
+             "thm6.5ex1": 25.0, "losses": 12.0, "lazy-rich": 7.0, "fig4a": 4.0,
+             "lr-transfer": 4.5, "measures": 6.0, "lemma3.2": 8.0, "mnist-lazy": 20.0,
+             "capacity-width": 38.0, "random-labels": 24.0, "rank-agreement": 6.0}
 DEFAULT_COST = 5.0
 
 
@@ -704,7 +706,7 @@ class Report:
         return [("xordsim", self.versions["xordsim"]), ("git commit", self.commit),
                 ("seed", str(self.info["seed"])), ("mode", self.info["mode"]),
                 ("date", self.info["date"]), ("total time", f"{self.info['seconds']:.1f} s"),
-                ("stages at once", _jobs_text(self.info.get("jobs", 1))),
+                ("stages at once", _jobs_text(self.info["jobs"])),
                 *((k, v) for k, v in self.machine.items()),
                 ("versions", ", ".join(f"{k} {v}" for k, v in self.versions.items()))]
 
