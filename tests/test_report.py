@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from xordsim import findings as fnd
+from xordsim import report as report_module
 from xordsim._validate import InputError
 from xordsim.data import p_plus_exact, p_plus_paper
 from xordsim.figures import FIGURES, missing_requirements
@@ -610,10 +611,20 @@ def test_default_jobs():
 def test_stages_at_once_give_the_same_numbers_and_order(run, tmp_path):
     """``jobs=2`` (stages in two worker processes, one numba thread each) writes the same
     theorem rows and byte-identical CSVs as one stage after the other, and reports the
-    stages in registry order."""
+    stages in registry order; outside a terminal a line of tasks done comes every
+    ``LOG_EVERY_S`` seconds (here 0: after every task but the last), so a log is never
+    silent until the first stage is complete."""
     out = tmp_path / "jobs2"
-    err = _run(out, jobs=2)
-    assert [line.split()[1] for line in err.splitlines()] == STAGES
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(report_module, "LOG_EVERY_S", 0.0)
+        err = _run(out, jobs=2)
+    pattern = r"reproduce: stages, 2 at once: (\d+) of (\d+) tasks done, \d+ s"
+    ticks = [re.fullmatch(pattern, line) for line in err.splitlines()]
+    done = [int(m[1]) for m in ticks if m]
+    total = {int(m[2]) for m in ticks if m}
+    assert ticks[0] and len(total) == 1 and done == sorted(set(done)) and done[-1] < total.pop()
+    lines = err.splitlines()
+    assert [line.split()[1] for line, m in zip(lines, ticks, strict=True) if not m] == STAGES
     assert "2 (worker processes, each with 1/2 of the numba threads" in (
         out / "report.md").read_text()
     assert "1 (one stage after the other" in (Path(run["out"]) / "report.md").read_text()

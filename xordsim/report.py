@@ -27,7 +27,8 @@ thread (``jobs=1`` runs the stages one after the other in this process).
 
 Progress: on a terminal one bar per stage (with ``jobs`` > 1 one bar for all the tasks,
 a line per finished stage above it); otherwise (a log file, CI) one line per finished
-stage, in registry order; ``quiet`` prints nothing.
+stage, in registry order, and with ``jobs`` > 1 a line of tasks done every
+:data:`LOG_EVERY_S` seconds; ``quiet`` prints nothing.
 """
 
 from __future__ import annotations
@@ -120,6 +121,10 @@ def _isatty(stream) -> bool:
         return False
 
 
+#: Seconds between two progress lines of the stages run at once outside a terminal.
+LOG_EVERY_S = 30.0
+
+
 class Progress:
     """A bar per stage on a terminal, a line per finished stage elsewhere, or nothing."""
 
@@ -128,8 +133,27 @@ class Progress:
         self.mode = "quiet" if quiet else ("bars" if _isatty(self.stream) else "log")
 
     @contextmanager
-    def bar(self, stage: str, total: int, unit: str):
-        """A progress bar for ``stage`` (on a terminal); yields ``update(n)``."""
+    def bar(self, stage: str, total: int, unit: str, log: bool = False):
+        """A progress bar for ``stage`` (on a terminal); yields ``update(n)``. With ``log``,
+        elsewhere (a log file, CI) a line ``reproduce: <stage>: n of total <unit>s done``
+        at most every :data:`LOG_EVERY_S` seconds (the stages run at once report in
+        registry order, so without it a log stays silent until the first stage is
+        complete)."""
+        if self.mode == "log" and log:
+            t0 = last = time.perf_counter()
+            done = 0
+
+            def update(n: int = 1) -> None:
+                nonlocal done, last
+                done += n
+                now = time.perf_counter()
+                if done < total and now - last >= LOG_EVERY_S:
+                    last = now
+                    print(f"reproduce: {stage}: {done} of {total} {unit}s done, "
+                          f"{now - t0:.0f} s", file=self.stream, flush=True)
+
+            yield update
+            return
         if self.mode != "bars":
             yield lambda n=1: None
             return
@@ -463,7 +487,7 @@ def _run_stages_at_once(out: Path, seed: int, mode: str, progress: Progress, for
             futures = {pool.submit(_run_task, share, fn, *args): key
                        for _, key, fn, args in tasks}
             remaining = set(futures)
-            with progress.bar(f"stages, {jobs} at once", len(tasks), "task") as tick:
+            with progress.bar(f"stages, {jobs} at once", len(tasks), "task", log=True) as tick:
                 while remaining:
                     finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
                     tick(len(finished))
