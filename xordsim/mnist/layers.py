@@ -378,43 +378,52 @@ def _fwd_minor(x, wt, cb, fct, fb, f, a_out, arg_out, logits, keep, s0, s1):  # 
 
 @numba.njit(cache=True)
 def _fwd_major(x, w, cb, fct, fb, f, a_out, arg_out, logits, keep, s0, s1):  # pragma: no cover
+    # per channel the conv map over the image's flat pixel index p = row * W + col: one
+    # loop over every p of the 2 hp rows per tap (the columns past 2 wp are computed and
+    # not read), which vectorises without a row loop's overhead; each output's taps are
+    # added in the same order as row by row
     c = w.shape[0]
     k_out = fct.shape[0]
+    wd = x.shape[2]
     hp = (x.shape[1] - f + 1) // 2
-    wp = (x.shape[2] - f + 1) // 2
+    wp = (wd - f + 1) // 2
     d = hp * wp * c
-    zc = np.empty((2 * hp, 2 * wp), dtype=w.dtype)  # the conv map of one channel
+    span = (2 * hp - 1) * wd + 2 * wp  # the flat indices of the conv outputs read
+    zc = np.empty(2 * hp * wd, dtype=w.dtype)  # the conv map of one channel, flat
     av = np.empty(d, dtype=w.dtype)
     am = np.empty(d, dtype=np.int8)
     lanes = np.empty(LANES, dtype=w.dtype)
     zero = np.zeros(1, dtype=lanes.dtype)[0]
     for s in range(s0, s1):
+        xs = x[s].reshape(x.shape[1] * wd)
         for k in range(c):
-            zc[:, :] = zero
+            zc[:] = zero
             for u in range(f):
                 for v in range(f):
                     wv = w[k, u, v]
-                    for r in range(2 * hp):
-                        xrow = x[s, r + u, v : v + 2 * wp]
-                        zrow = zc[r]
-                        for col in range(2 * wp):
-                            zrow[col] += wv * xrow[col]
+                    xt = xs[u * wd + v : u * wd + v + span]
+                    for p in range(span):
+                        zc[p] += wv * xt[p]
             b = cb[k]
             for i in range(hp):
-                r0 = zc[2 * i]
-                r1 = zc[2 * i + 1]
+                r0 = 2 * i * wd
+                r1 = r0 + wd
                 for j in range(wp):
-                    best = r0[2 * j]
+                    # the first maximum of the window (strict >), written as selects
+                    best = zc[r0 + 2 * j]
                     pos = 0
-                    if r0[2 * j + 1] > best:
-                        best = r0[2 * j + 1]
-                        pos = 1
-                    if r1[2 * j] > best:
-                        best = r1[2 * j]
-                        pos = 2
-                    if r1[2 * j + 1] > best:
-                        best = r1[2 * j + 1]
-                        pos = 3
+                    cand = zc[r0 + 2 * j + 1]
+                    gt = cand > best
+                    best = cand if gt else best
+                    pos = 1 if gt else pos
+                    cand = zc[r1 + 2 * j]
+                    gt = cand > best
+                    best = cand if gt else best
+                    pos = 2 if gt else pos
+                    cand = zc[r1 + 2 * j + 1]
+                    gt = cand > best
+                    best = cand if gt else best
+                    pos = 3 if gt else pos
                     val = best + b
                     idx = (i * wp + j) * c + k
                     av[idx] = val if val > zero else zero
