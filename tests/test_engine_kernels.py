@@ -30,6 +30,7 @@ from xordsim.model import (
     MASK_SUMS,
     SEL,
     SIMD_PAD,
+    SIMD_TABLES,
     forward,
     forward_simd,
     mask_output,
@@ -148,6 +149,10 @@ def test_forward_simd_response_sums(case):
         got = np.array([mask_output_simd(D8, M) for M in range(16)])
         np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
         assert got[0] == 0.0
+        # the kernel's call: ``one`` = 1.0 read at run time (sums by multiply-adds)
+        D1 = np.full((4, 4), np.nan)
+        assert forward_simd(*pad, D1, k, SIMD_TABLES.one[0]) == size
+        assert np.array_equal(D1, D8)  # the same sums: x * 1 + acc is exactly x + acc
 
         def sums(s, t):
             r = [np.maximum(s, 0), np.maximum(t, 0), np.maximum(-s, 0), np.maximum(-t, 0)]
@@ -161,6 +166,8 @@ def test_forward_simd_response_sums(case):
     # a response that is not finite: NaN, which the engine records as diverged
     inf = np.array([np.inf] + [0.0] * 7)
     assert np.isnan(forward_simd(inf, np.zeros(8), np.zeros(8), np.zeros(8), np.zeros((4, 4)), 1))
+    assert np.isnan(forward_simd(inf, np.zeros(8), np.zeros(8), np.zeros(8), np.zeros((4, 4)), 1,
+                                 SIMD_TABLES.one[0]))
 
 
 SCRIPT = """

@@ -192,8 +192,9 @@ def _train_replica(r, w0, u0, grp, params, tables, stables, result, snaps, traj,
     step = 0
     loss = 0.0
     k = w0.shape[0]
+    one = stables.one[0]  # 1.0, from memory (xordsim.model.forward_simd)
     if simd:
-        forward_simd(sw, tw, su, tu, D, k)
+        forward_simd(sw, tw, su, tu, D, k, one)
     else:
         forward(sw, tw, su, tu, D)
     while True:
@@ -228,7 +229,7 @@ def _train_replica(r, w0, u0, grp, params, tables, stables, result, snaps, traj,
             st = STALLED
             break
         step += 1
-        big = forward_simd(sw, tw, su, tu, D, k) if simd else forward(sw, tw, su, tu, D)
+        big = forward_simd(sw, tw, su, tu, D, k, one) if simd else forward(sw, tw, su, tu, D)
         if not (big <= max_abs):
             st = DIVERGED
             break
