@@ -611,9 +611,10 @@ def test_default_jobs():
 def test_stages_at_once_give_the_same_numbers_and_order(run, tmp_path):
     """``jobs=2`` (stages in two worker processes, one numba thread each) writes the same
     theorem rows and byte-identical CSVs as one stage after the other, and reports the
-    stages in registry order; outside a terminal a line of tasks done comes every
-    ``LOG_EVERY_S`` seconds (here 0: after every task but the last), so a log is never
-    silent until the first stage is complete."""
+    stages in registry order; outside a terminal a line of tasks done comes at the start
+    and then every ``LOG_EVERY_S`` seconds (here 0: after every task but the last, and a
+    heartbeat every second), so a log is never silent until the first stage is
+    complete."""
     out = tmp_path / "jobs2"
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(report_module, "LOG_EVERY_S", 0.0)
@@ -622,7 +623,8 @@ def test_stages_at_once_give_the_same_numbers_and_order(run, tmp_path):
     ticks = [re.fullmatch(pattern, line) for line in err.splitlines()]
     done = [int(m[1]) for m in ticks if m]
     total = {int(m[2]) for m in ticks if m}
-    assert ticks[0] and len(total) == 1 and done == sorted(set(done)) and done[-1] < total.pop()
+    assert ticks[0] and done[0] == 0 and len(total) == 1 and done == sorted(done)
+    assert len(set(done)) > 1 and done[-1] < total.pop()
     lines = err.splitlines()
     assert [line.split()[1] for line, m in zip(lines, ticks, strict=True) if not m] == STAGES
     assert "2 (worker processes, each with 1/2 of the numba threads" in (

@@ -136,12 +136,16 @@ class Progress:
     def bar(self, stage: str, total: int, unit: str, log: bool = False):
         """A progress bar for ``stage`` (on a terminal); yields ``update(n)``. With ``log``,
         elsewhere (a log file, CI) a line ``reproduce: <stage>: n of total <unit>s done``
-        at most every :data:`LOG_EVERY_S` seconds (the stages run at once report in
-        registry order, so without it a log stays silent until the first stage is
-        complete)."""
+        at the start and then at most every :data:`LOG_EVERY_S` seconds when ``update`` is
+        called (``update(0)``: a heartbeat). The stages run at once report in registry
+        order, so without it a log stays silent until the first stage is complete."""
         if self.mode == "log" and log:
             t0 = last = time.perf_counter()
             done = 0
+
+            def line(now: float) -> None:
+                print(f"reproduce: {stage}: {done} of {total} {unit}s done, {now - t0:.0f} s",
+                      file=self.stream, flush=True)
 
             def update(n: int = 1) -> None:
                 nonlocal done, last
@@ -149,9 +153,9 @@ class Progress:
                 now = time.perf_counter()
                 if done < total and now - last >= LOG_EVERY_S:
                     last = now
-                    print(f"reproduce: {stage}: {done} of {total} {unit}s done, "
-                          f"{now - t0:.0f} s", file=self.stream, flush=True)
+                    line(now)
 
+            line(t0)
             yield update
             return
         if self.mode != "bars":
@@ -488,8 +492,9 @@ def _run_stages_at_once(out: Path, seed: int, mode: str, progress: Progress, for
                        for _, key, fn, args in tasks}
             remaining = set(futures)
             with progress.bar(f"stages, {jobs} at once", len(tasks), "task", log=True) as tick:
-                while remaining:
-                    finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+                while remaining:  # wakes at least every LOG_EVERY_S: the log's heartbeat
+                    finished, remaining = wait(remaining, timeout=max(LOG_EVERY_S, 1.0),
+                                               return_when=FIRST_COMPLETED)
                     tick(len(finished))
                     collect(finished)
         except BaseException:
