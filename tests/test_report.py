@@ -620,12 +620,12 @@ def test_stages_at_once_give_the_same_numbers_and_order(run, tmp_path):
         mp.setattr(report_module, "LOG_EVERY_S", 0.0)
         err = _run(out, jobs=2)
     pattern = r"reproduce: stages, 2 at once: (\d+) of (\d+) tasks done, \d+ s"
-    ticks = [re.fullmatch(pattern, line) for line in err.splitlines()]
+    lines = err.splitlines()
+    ticks = [re.fullmatch(pattern, line) for line in lines]
     done = [int(m[1]) for m in ticks if m]
     total = {int(m[2]) for m in ticks if m}
     assert ticks[0] and done[0] == 0 and len(total) == 1 and done == sorted(done)
     assert len(set(done)) > 1 and done[-1] < total.pop()
-    lines = err.splitlines()
     assert [line.split()[1] for line, m in zip(lines, ticks, strict=True) if not m] == STAGES
     assert "2 (worker processes, each with 1/2 of the numba threads" in (
         out / "report.md").read_text()

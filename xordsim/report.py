@@ -492,8 +492,8 @@ def _run_stages_at_once(out: Path, seed: int, mode: str, progress: Progress, for
                        for _, key, fn, args in tasks}
             remaining = set(futures)
             with progress.bar(f"stages, {jobs} at once", len(tasks), "task", log=True) as tick:
-                while remaining:  # wakes at least every LOG_EVERY_S: the log's heartbeat
-                    finished, remaining = wait(remaining, timeout=max(LOG_EVERY_S, 1.0),
+                while remaining:  # wakes often enough for a log line every LOG_EVERY_S
+                    finished, remaining = wait(remaining, timeout=max(LOG_EVERY_S / 3, 1.0),
                                                return_when=FIRST_COMPLETED)
                     tick(len(finished))
                     collect(finished)
