@@ -608,6 +608,21 @@ def test_default_jobs():
     assert default_jobs("full") in (1, 2)
 
 
+@pytest.mark.parametrize("mode", ["full", "quick"])
+def test_cost_hints_name_every_task_of_the_mode(mode):
+    """The order of the stages-at-once tasks (longest first) has a measured cost for every
+    figure and theorem result of the mode, and no name that is neither (a renamed stage
+    would otherwise fall back to DEFAULT_COST unnoticed); costs are positive or zero."""
+    from xordsim.report import COST_HINT, theorem_jobs
+
+    names = set(FIGURES) | {name for name, _, _ in theorem_jobs(mode)}
+    assert set(COST_HINT[mode]) == names
+    assert all(c >= 0 for c in COST_HINT[mode].values())
+    # the two long figures start first in both modes
+    top = sorted(COST_HINT[mode], key=lambda n: -COST_HINT[mode][n])[:2]
+    assert set(top) == {"sample-complexity", "fig4b"}
+
+
 def test_stages_at_once_give_the_same_numbers_and_order(run, tmp_path):
     """``jobs=2`` (stages in two worker processes, one numba thread each) writes the same
     theorem rows and byte-identical CSVs as one stage after the other, and reports the

@@ -359,14 +359,29 @@ def stage_figure(name: str, out: Path, seed: int, mode: str, progress: Progress,
 # stages at once: both cores busy
 
 
-#: Seconds of each stage (figures) or theorem result in a full run on 2 cores, as measured
-#: (one after the other, 7 Dec 2026; the theorem results from earlier runs);
-#: with ``jobs`` > 1 the longest start first (the order changes no number). A name not
-#: listed counts :data:`DEFAULT_COST`.
-COST_HINT = {"sample-complexity": 90.0, "fig4b": 83.0, "thm6.5": 9.0, "lemma6.2": 9.0,
-             "thm6.5ex1": 25.0, "losses": 12.0, "lazy-rich": 7.0, "fig4a": 4.0,
-             "lr-transfer": 4.5, "measures": 6.0, "lemma3.2": 8.0, "mnist-lazy": 20.0,
-             "capacity-width": 38.0, "random-labels": 24.0, "rank-agreement": 6.0}
+#: Seconds of each stage (figures) or theorem result, by mode, as measured on 2 cores with
+#: one thread each (7 Dec 2026: the figures in `reproduce --jobs 2` runs, the theorem
+#: results one by one); with ``jobs`` > 1 the longest start first, so that the last tasks
+#: to run are short ones (the order changes no number). The ``quick`` costs are not the
+#: full ones scaled: with the full ones the 4.7 s lr-transfer ran last in ``--quick``
+#: (39.7 s to the last task; the mode's own order ends near the half of 75 s). A name not
+#: listed counts :data:`DEFAULT_COST`; ``tiny`` (one after the other) uses ``full``'s.
+COST_HINT = {
+    "full": {"sample-complexity": 133.0, "fig4b": 117.0, "thm6.5ex1": 37.0,
+             "capacity-width": 38.0, "mnist-lazy": 31.0, "random-labels": 25.0,
+             "thm6.5": 12.3, "lemma6.2": 6.8, "lazy-rich": 5.6, "rank-agreement": 5.3,
+             "lr-transfer": 5.1, "fig4a": 5.0, "losses": 3.8, "ntk-eigen": 2.9,
+             "measures": 2.9, "dynamics": 2.5, "lemma3.2": 2.0, "fig1": 1.8, "margin": 1.3,
+             "thm6.3": 1.2, "fig3": 0.9, "fig2": 0.9, "lemma3.1": 0.6, "lemma6.1": 0.2,
+             "thm6.4": 0.1, "thm3.4": 0.04, "thm3.3": 0.01},
+    "quick": {"fig4b": 15.4, "sample-complexity": 14.2, "lr-transfer": 4.7,
+              "capacity-width": 4.5, "lazy-rich": 4.2, "thm6.5": 2.8, "rank-agreement": 2.7,
+              "random-labels": 2.5, "lemma6.2": 2.2, "thm6.5ex1": 2.0, "ntk-eigen": 2.0,
+              "measures": 1.8, "mnist-lazy": 1.7, "losses": 1.7, "dynamics": 1.4,
+              "fig4a": 1.3, "fig1": 1.1, "lemma3.2": 1.0, "margin": 0.9, "fig2": 0.9,
+              "fig3": 0.9, "thm6.3": 0.25, "lemma3.1": 0.04, "thm3.4": 0.03, "thm6.4": 0.03,
+              "thm3.3": 0.0, "lemma6.1": 0.0},
+}
 DEFAULT_COST = 5.0
 
 
@@ -411,7 +426,7 @@ def _theorem_job(name: str, n: int, seed: int, params: dict) -> tuple[list[dict]
 def _run_stages_at_once(out: Path, seed: int, mode: str, progress: Progress, force: bool,
                         record: dict, cluster, jobs: int) -> list[Stage]:
     """Every stage, in ``jobs`` worker processes: the figures to draw and the theorem
-    stage's results are tasks, the longest first (:data:`COST_HINT`), each with 1 /
+    stage's results are tasks, the longest first (the mode's :data:`COST_HINT`), each with 1 /
     ``jobs`` of this process's numba threads (1 thread with 2 jobs on 2 cores). The cores
     are never oversubscribed: numba splits a parallel loop evenly between its threads up
     front, so a thread that has to share its core holds up the others (measured: two
@@ -423,11 +438,12 @@ def _run_stages_at_once(out: Path, seed: int, mode: str, progress: Progress, for
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     th, th_meta, th_path, th_jobs = _theorem_plan(out, seed, mode, force)
+    costs = COST_HINT.get(mode, COST_HINT["full"])
     stages: dict[str, Stage] = {"theorems": th}
     metas: dict[str, dict] = {}
     tasks: list[tuple[float, tuple, object, tuple]] = []
     for i, (name, n, params) in enumerate(th_jobs or []):
-        tasks.append((COST_HINT.get(name, DEFAULT_COST), ("theorems", i), _theorem_job,
+        tasks.append((costs.get(name, DEFAULT_COST), ("theorems", i), _theorem_job,
                       (name, n, seed, params)))
     dask = None
     for name in FIGURES:
@@ -438,7 +454,7 @@ def _run_stages_at_once(out: Path, seed: int, mode: str, progress: Progress, for
         metas[name] = meta
         if FIGURES[name].sweep is not None and cluster is not None and dask is None:
             dask = cluster.address()
-        tasks.append((COST_HINT.get(name, DEFAULT_COST), ("figure", name), compute_figure,
+        tasks.append((costs.get(name, DEFAULT_COST), ("figure", name), compute_figure,
                       (name, out, seed, mode, force, dask)))
     pending_theorems = len(th_jobs or [])
     th_rows: list[list[dict] | None] = [None] * pending_theorems
