@@ -261,6 +261,65 @@ def test_both_layouts_match_the_reference_gradients(channels, f, size, layout):
         layers.fused_forward(x, *p.values(), layout="rows")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("channels, size", [(1, 4), (5, 9), (24, 12), (120, 28)])
+def test_dense_3x3_kernels_equal_the_pixel_skipping_kernels_bit_for_bit(channels, size,
+                                                                          dtype):
+    """fused_forward's and fused_backward's 3 x 3 channel-minor kernels (all 36 products of
+    a window, all-zero windows from the bias alone; the one product of the arg-max per
+    filter tap) give _fwd_minor's and _bwd_minor's numbers bit for bit: zero pixels (some
+    -0.0), negative pixels, all-zero images and windows, odd sizes, biases of both signs and
+    exactly 0, keep on and off, serial and parallel."""
+    rng = np.random.default_rng(channels + size)
+    f = 3
+    x = _batch(rng, 9, size).astype(dtype)
+    x[1] -= 0.5  # negative pixels (and zero products of both signs)
+    x[2][x[2] == 0] = -0.0
+    x[3, : size // 2] = 0.0  # all-zero windows in an image with ink
+    w = rng.normal(size=(channels, f, f)).astype(dtype)
+    b = rng.normal(scale=0.3, size=channels).astype(dtype)
+    b[: channels // 3] = 0.0
+    hp = (size - f + 1) // 2
+    fc_w = rng.normal(size=(hp * hp * channels, 10)).astype(dtype)
+    fc_b = rng.normal(size=10).astype(dtype)
+    n = len(x)
+    d = hp * hp * channels
+    wt = np.ascontiguousarray(w.reshape(channels, f * f).T)
+    fct = np.ascontiguousarray(fc_w.T)
+    ref = (np.empty((n, 10), dtype), np.empty((n, d), dtype), np.empty((n, d), np.int8))
+    layers._fwd_minor(x, wt, b, fct, fc_b, f, ref[1], ref[2], ref[0], True, 0, n)
+    for threads in ("serial", "parallel"):
+        fwd = layers.fused_forward(x, w, b, fc_w, fc_b, layout="channel-minor",
+                                   threads=threads)
+        for u, v in zip((fwd.logits, fwd.a, fwd.arg), ref, strict=True):
+            np.testing.assert_array_equal(u, v)
+            assert np.array_equal(np.signbit(u), np.signbit(v))
+        lean = layers.fused_forward(x, w, b, fc_w, fc_b, keep=False, layout="channel-minor",
+                                    threads=threads)
+        np.testing.assert_array_equal(lean.logits, ref[0])
+    assert 0 < np.mean(ref[1] > 0) < 1
+    # the backward pass: fused_backward's dense 3 x 3 kernel against _bwd_minor
+    dlogits = rng.normal(size=(n, 10)).astype(dtype)
+    dlogits[4] = 0.0
+    part_w, part_b = np.empty((n, 9, channels), dtype), np.empty((n, channels), dtype)
+    layers._bwd_minor(x, fct, f, ref[1], ref[2], dlogits, True, part_w, part_b, 0, n)
+    dw, db = np.empty((9, channels), dtype), np.empty(channels, dtype)
+    layers._sum_in_order(part_w, dw)
+    layers._sum_in_order(part_b, db)
+    dw = dw.T.reshape(channels, f, f)
+    fwd = layers.fused_forward(x, w, b, fc_w, fc_b, layout="channel-minor")
+    for threads in ("serial", "parallel"):
+        for need, want in (({"conv_w", "conv_b"}, (dw, db)), ({"conv_b"}, (db,))):
+            got = layers.fused_backward(x, fwd, dlogits, f, need, layout="channel-minor",
+                                        threads=threads)
+            assert set(got) == need
+            for u, v in zip((got[k] for k in ("conv_w", "conv_b") if k in need), want,
+                            strict=True):
+                np.testing.assert_array_equal(u, v)
+                assert np.array_equal(np.signbit(u), np.signbit(v))
+    assert np.any(dw != 0) and np.any(db != 0)
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_serial_and_parallel_kernels_give_the_same_bits(layout):
     rng = np.random.default_rng(11)

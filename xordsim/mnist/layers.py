@@ -377,6 +377,131 @@ def _fwd_minor(x, wt, cb, fct, fb, f, a_out, arg_out, logits, keep, s0, s1):  # 
 
 
 @numba.njit(cache=True)
+def _fwd_minor3(x, wt, cb, fct, fb, a_out, arg_out, logits, keep, s0, s1):  # pragma: no cover
+    # _fwd_minor for 3 x 3 filters, dense: per window the 16 pixels of its 4 x 4 patch are
+    # scalars and the loop over the channels does all 36 multiply-adds of the 4 conv outputs
+    # in registers (no z array in memory, no loop per pixel), then the max, bias and ReLU,
+    # written straight into a_out. The products are added in _fwd_minor's order (per
+    # output, its taps in the patch's raster order); the products of zero pixels, which
+    # _fwd_minor skips, add +-0 to a sum that starts at +0 and so is never -0: the same
+    # numbers bit for bit (for finite filters). A window whose 16 pixels are all zero (the
+    # border, about a third of MNIST's) gets relu(0 + bias) and arg-max 0 directly, as
+    # _fwd_minor's loop gives it.
+    c = wt.shape[1]
+    k_out = fct.shape[0]
+    hp = (x.shape[1] - 2) // 2
+    wp = (x.shape[2] - 2) // 2
+    av = np.empty(c, dtype=wt.dtype)
+    am = np.empty(c, dtype=np.int8)
+    acc = np.empty((k_out, c), dtype=wt.dtype)  # per-channel partial logits
+    zero = np.zeros(1, dtype=wt.dtype)[0]
+    avz = np.empty(c, dtype=wt.dtype)  # the activation of an all-zero window
+    for k in range(c):
+        vz = zero + cb[k]
+        avz[k] = vz if vz > zero else zero
+    w0, w1, w2, w3, w4, w5, w6, w7, w8 = (wt[0], wt[1], wt[2], wt[3], wt[4], wt[5], wt[6],
+                                          wt[7], wt[8])
+    for s in range(s0, s1):
+        acc[:, :] = zero
+        xs = x[s]
+        for i in range(hp):
+            r = 2 * i
+            for j in range(wp):
+                q = 2 * j
+                p00, p01, p02, p03 = xs[r, q], xs[r, q + 1], xs[r, q + 2], xs[r, q + 3]
+                p10, p11, p12, p13 = (xs[r + 1, q], xs[r + 1, q + 1], xs[r + 1, q + 2],
+                                      xs[r + 1, q + 3])
+                p20, p21, p22, p23 = (xs[r + 2, q], xs[r + 2, q + 1], xs[r + 2, q + 2],
+                                      xs[r + 2, q + 3])
+                p30, p31, p32, p33 = (xs[r + 3, q], xs[r + 3, q + 1], xs[r + 3, q + 2],
+                                      xs[r + 3, q + 3])
+                base = (i * wp + j) * c
+                if keep:
+                    avw = a_out[s, base : base + c]
+                    amw = arg_out[s, base : base + c]
+                else:
+                    avw = av
+                    amw = am
+                nz = ((p00 != zero) | (p01 != zero) | (p02 != zero) | (p03 != zero)
+                      | (p10 != zero) | (p11 != zero) | (p12 != zero) | (p13 != zero)
+                      | (p20 != zero) | (p21 != zero) | (p22 != zero) | (p23 != zero)
+                      | (p30 != zero) | (p31 != zero) | (p32 != zero) | (p33 != zero))
+                if not nz:
+                    for k in range(c):
+                        avw[k] = avz[k]
+                        amw[k] = 0
+                for k in range(c if nz else 0):
+                    a0, a1, a2, a3, a4 = w0[k], w1[k], w2[k], w3[k], w4[k]
+                    a5, a6, a7, a8 = w5[k], w6[k], w7[k], w8[k]
+                    # window position q = 2 * row + col: taps (u, v) on pixel (u+row, v+col)
+                    z0 = zero
+                    z0 += p00 * a0
+                    z0 += p01 * a1
+                    z0 += p02 * a2
+                    z0 += p10 * a3
+                    z0 += p11 * a4
+                    z0 += p12 * a5
+                    z0 += p20 * a6
+                    z0 += p21 * a7
+                    z0 += p22 * a8
+                    z1 = zero
+                    z1 += p01 * a0
+                    z1 += p02 * a1
+                    z1 += p03 * a2
+                    z1 += p11 * a3
+                    z1 += p12 * a4
+                    z1 += p13 * a5
+                    z1 += p21 * a6
+                    z1 += p22 * a7
+                    z1 += p23 * a8
+                    z2 = zero
+                    z2 += p10 * a0
+                    z2 += p11 * a1
+                    z2 += p12 * a2
+                    z2 += p20 * a3
+                    z2 += p21 * a4
+                    z2 += p22 * a5
+                    z2 += p30 * a6
+                    z2 += p31 * a7
+                    z2 += p32 * a8
+                    z3 = zero
+                    z3 += p11 * a0
+                    z3 += p12 * a1
+                    z3 += p13 * a2
+                    z3 += p21 * a3
+                    z3 += p22 * a4
+                    z3 += p23 * a5
+                    z3 += p31 * a6
+                    z3 += p32 * a7
+                    z3 += p33 * a8
+                    # the first maximum (strict >), as selects
+                    best = z0
+                    pos = 0
+                    gt = z1 > best
+                    best = z1 if gt else best
+                    pos = 1 if gt else pos
+                    gt = z2 > best
+                    best = z2 if gt else best
+                    pos = 2 if gt else pos
+                    gt = z3 > best
+                    best = z3 if gt else best
+                    pos = 3 if gt else pos
+                    val = best + cb[k]
+                    avw[k] = val if val > zero else zero
+                    amw[k] = pos
+                for o in range(k_out):
+                    accrow = acc[o]
+                    frow = fct[o, base : base + c]
+                    for k in range(c):
+                        accrow[k] += avw[k] * frow[k]
+        for o in range(k_out):
+            tot = zero
+            for k in range(c):
+                tot += acc[o, k]
+            logits[s, o] = tot + fb[o]
+
+
+@numba.njit(cache=True)
 def _fwd_major(x, w, cb, fct, fb, f, a_out, arg_out, logits, keep, s0, s1):  # pragma: no cover
     # per channel the conv map over the image's flat pixel index p = row * W + col: one
     # loop over every p of the 2 hp rows per tap (the columns past 2 wp are computed and
@@ -490,6 +615,108 @@ def _bwd_minor(x, fct, f, a, arg, dlogits, need_w, part_w, part_b, s0, s1):  # p
 
 
 @numba.njit(cache=True)
+def _bwd_minor3(x, fct, a, arg, dlogits, need_w, part_w, part_b, s0, s1):  # pragma: no cover
+    # _bwd_minor for 3 x 3 filters, dense: per window its 16 pixels are scalars, and each
+    # channel adds to each of its 9 filter taps the one product of its arg-max position
+    # (the tap's pixel under that position picked by selects) -- one loop over the channels
+    # instead of one per nonzero pixel and position. _bwd_minor adds, per tap, the products
+    # of the four positions in the same (raster) order, three of them with a zero gradient,
+    # and skips zero pixels: those add +-0 to a sum that starts at +0 and so is never -0,
+    # the same numbers bit for bit (for finite values). The 9 tap sums are rows of one flat
+    # array (offsets from one base, which LLVM sees do not overlap: the loop vectorises).
+    # A window whose pixels are all zero adds nothing to the filter gradient.
+    c = part_b.shape[1]
+    k_out = fct.shape[0]
+    hp = (x.shape[1] - 2) // 2
+    wp = (x.shape[2] - 2) // 2
+    da = np.empty(c, dtype=a.dtype)        # gradient of the pooled activations
+    dwf = np.empty(9 * c, dtype=a.dtype)   # the filter gradient, tap-major
+    db = np.empty(c, dtype=a.dtype)
+    zero = np.zeros(1, dtype=da.dtype)[0]
+    for s in range(s0, s1):
+        dwf[:] = zero
+        db[:] = zero
+        xs = x[s]
+        for i in range(hp):
+            r = 2 * i
+            for j in range(wp):
+                q = 2 * j
+                base = (i * wp + j) * c
+                da[:] = zero
+                for o in range(k_out):
+                    g = dlogits[s, o]
+                    frow = fct[o, base : base + c]
+                    for k in range(c):
+                        da[k] += g * frow[k]
+                arow = a[s, base : base + c]
+                amrow = arg[s, base : base + c]
+                p00, p01, p02, p03 = xs[r, q], xs[r, q + 1], xs[r, q + 2], xs[r, q + 3]
+                p10, p11, p12, p13 = (xs[r + 1, q], xs[r + 1, q + 1], xs[r + 1, q + 2],
+                                      xs[r + 1, q + 3])
+                p20, p21, p22, p23 = (xs[r + 2, q], xs[r + 2, q + 1], xs[r + 2, q + 2],
+                                      xs[r + 2, q + 3])
+                p30, p31, p32, p33 = (xs[r + 3, q], xs[r + 3, q + 1], xs[r + 3, q + 2],
+                                      xs[r + 3, q + 3])
+                nz = need_w and ((p00 != zero) | (p01 != zero) | (p02 != zero) | (p03 != zero)
+                                 | (p10 != zero) | (p11 != zero) | (p12 != zero)
+                                 | (p13 != zero) | (p20 != zero) | (p21 != zero)
+                                 | (p22 != zero) | (p23 != zero) | (p30 != zero)
+                                 | (p31 != zero) | (p32 != zero) | (p33 != zero))
+                if not nz:
+                    for k in range(c):
+                        g = da[k] if arow[k] > zero else zero  # ReLU
+                        db[k] += g
+                    continue
+                for k in range(c):
+                    g = da[k] if arow[k] > zero else zero  # ReLU
+                    db[k] += g
+                    pos = amrow[k]                         # max-pool routing
+                    c1 = pos == 1
+                    c2 = pos == 2
+                    c3 = pos == 3
+                    # tap (u, v) reads pixel (u + row, v + col) of position 2 * row + col
+                    t = p01 if c1 else p00
+                    t = p10 if c2 else t
+                    t = p11 if c3 else t
+                    dwf[0 * c + k] += t * g
+                    t = p02 if c1 else p01
+                    t = p11 if c2 else t
+                    t = p12 if c3 else t
+                    dwf[1 * c + k] += t * g
+                    t = p03 if c1 else p02
+                    t = p12 if c2 else t
+                    t = p13 if c3 else t
+                    dwf[2 * c + k] += t * g
+                    t = p11 if c1 else p10
+                    t = p20 if c2 else t
+                    t = p21 if c3 else t
+                    dwf[3 * c + k] += t * g
+                    t = p12 if c1 else p11
+                    t = p21 if c2 else t
+                    t = p22 if c3 else t
+                    dwf[4 * c + k] += t * g
+                    t = p13 if c1 else p12
+                    t = p22 if c2 else t
+                    t = p23 if c3 else t
+                    dwf[5 * c + k] += t * g
+                    t = p21 if c1 else p20
+                    t = p30 if c2 else t
+                    t = p31 if c3 else t
+                    dwf[6 * c + k] += t * g
+                    t = p22 if c1 else p21
+                    t = p31 if c2 else t
+                    t = p32 if c3 else t
+                    dwf[7 * c + k] += t * g
+                    t = p23 if c1 else p22
+                    t = p32 if c2 else t
+                    t = p33 if c3 else t
+                    dwf[8 * c + k] += t * g
+        if need_w:
+            part_w[s] = dwf.reshape(9, c)
+        part_b[s] = db
+
+
+@numba.njit(cache=True)
 def _bwd_major(x, fct, f, a, arg, dlogits, need_w, part_w, part_b, s0, s1):  # pragma: no cover
     # the activations' gradient over all D features, then per channel the gradient map of
     # its conv outputs (the pooled gradient at each window's arg-max) correlated with the
@@ -578,6 +805,14 @@ def _fwd_minor_par(x, wt, cb, fct, fb, f, a_out, arg_out, logits, keep):  # prag
 
 
 @numba.njit(cache=True, parallel=True)
+def _fwd_minor3_par(x, wt, cb, fct, fb, a_out, arg_out, logits, keep):  # pragma: no cover
+    n = x.shape[0]
+    for blk in numba.prange((n + _IMAGE_BLOCK - 1) // _IMAGE_BLOCK):
+        _fwd_minor3(x, wt, cb, fct, fb, a_out, arg_out, logits, keep, blk * _IMAGE_BLOCK,
+                    min(n, (blk + 1) * _IMAGE_BLOCK))
+
+
+@numba.njit(cache=True, parallel=True)
 def _fwd_major_par(x, w, cb, fct, fb, f, a_out, arg_out, logits, keep):  # pragma: no cover
     n = x.shape[0]
     for blk in numba.prange((n + _IMAGE_BLOCK - 1) // _IMAGE_BLOCK):
@@ -591,6 +826,14 @@ def _bwd_minor_par(x, fct, f, a, arg, dlogits, need_w, part_w, part_b):  # pragm
     for blk in numba.prange((n + _IMAGE_BLOCK - 1) // _IMAGE_BLOCK):
         _bwd_minor(x, fct, f, a, arg, dlogits, need_w, part_w, part_b, blk * _IMAGE_BLOCK,
                    min(n, (blk + 1) * _IMAGE_BLOCK))
+
+
+@numba.njit(cache=True, parallel=True)
+def _bwd_minor3_par(x, fct, a, arg, dlogits, need_w, part_w, part_b):  # pragma: no cover
+    n = x.shape[0]
+    for blk in numba.prange((n + _IMAGE_BLOCK - 1) // _IMAGE_BLOCK):
+        _bwd_minor3(x, fct, a, arg, dlogits, need_w, part_w, part_b, blk * _IMAGE_BLOCK,
+                    min(n, (blk + 1) * _IMAGE_BLOCK))
 
 
 @numba.njit(cache=True, parallel=True)
@@ -710,7 +953,12 @@ def fused_forward(
             _fwd_major(x, w_, cb, fct, fb, f, a, arg, logits, keep, 0, n)
     else:
         wt = np.ascontiguousarray(conv_w.reshape(c, f * f).T)
-        if par:
+        if f == 3:  # the dense 3 x 3 kernel: the same numbers
+            if par:
+                _fwd_minor3_par(x, wt, cb, fct, fb, a, arg, logits, keep)
+            else:
+                _fwd_minor3(x, wt, cb, fct, fb, a, arg, logits, keep, 0, n)
+        elif par:
             _fwd_minor_par(x, wt, cb, fct, fb, f, a, arg, logits, keep)
         else:
             _fwd_minor(x, wt, cb, fct, fb, f, a, arg, logits, keep, 0, n)
@@ -770,11 +1018,19 @@ def fused_backward(
         part_w = np.empty((n, f * f if need_w else 1, c), dtype=dt)
         part_b = np.empty((n, c), dtype=dt)
         major = _layout(layout, c) == "channel-major"
-        args = (x, fct, f, a, arg, dlogits, need_w, part_w, part_b)
-        if _parallel(threads, n * d * (k_out + (f * f if need_w else 0))):
-            (_bwd_major_par if major else _bwd_minor_par)(*args)
+        par = _parallel(threads, n * d * (k_out + (f * f if need_w else 0)))
+        if not major and f == 3:  # the dense 3 x 3 kernel: the same numbers
+            args = (x, fct, a, arg, dlogits, need_w, part_w, part_b)
+            if par:
+                _bwd_minor3_par(*args)
+            else:
+                _bwd_minor3(*args, 0, n)
         else:
-            (_bwd_major if major else _bwd_minor)(*args, 0, n)
+            args = (x, fct, f, a, arg, dlogits, need_w, part_w, part_b)
+            if par:
+                (_bwd_major_par if major else _bwd_minor_par)(*args)
+            else:
+                (_bwd_major if major else _bwd_minor)(*args, 0, n)
         if "conv_b" in need:
             db = np.empty(c, dtype=dt)
             _sum_in_order(part_b, db)
