@@ -130,6 +130,34 @@ def test_points_with_masks_and_decoy(rng):
         decoy_training_set(d=3)
 
 
+def _points_with_masks_plain(masks, d, seed):
+    """The original loop (rng.choice per point): the reference for the seed stream."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((len(masks), d), dtype=np.int64)
+    for i, M in enumerate(masks):
+        members = np.array([l - 1 for l in mask_patterns(int(M))])
+        row = rng.choice(members, size=d)
+        row[rng.permutation(d)[: len(members)]] = rng.permutation(members)
+        out[i] = row
+    return PATTERNS[out]
+
+
+@pytest.mark.parametrize("d", [1, 2, 4, 5, 10])
+def test_points_with_masks_keep_their_seed_stream(d):
+    """The same points, bit for bit, as the plain rng.choice loop for the same seed (the
+    theorem rows' training sets do not move), and bad masks named with their range."""
+    for seed in range(6):
+        masks = np.random.default_rng(seed).integers(1, 16, size=200)
+        masks = masks[[len(mask_patterns(int(M))) <= d for M in masks]]
+        got = points_with_masks(masks, d, seed)
+        assert got.dtype == np.int8 and got.shape == (len(masks), d, 2)
+        np.testing.assert_array_equal(got, _points_with_masks_plain(masks, d, seed))
+        assert (point_masks(got) == masks).all()
+    for bad in ([3, 0], [16], [-1], [15] if d < 4 else [0]):
+        with pytest.raises(InputError, match=r"needs 1 <= \|P_x\| <= d=.*masks are 1\.\.15"):
+            points_with_masks(np.array(bad), d, 0)
+
+
 def test_training_sets_shapes_and_seed():
     dist = uniform_distribution(5)
     x1, y1 = dist.sample_training_sets(4, 3, 7)

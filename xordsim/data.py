@@ -337,18 +337,35 @@ def distribution_from_spec(spec: str, d: int, prior_pos: float = 0.5, *,
 
 
 def points_with_masks(masks, d: int, rng: np.random.Generator | int | None = None) -> np.ndarray:
-    """One point x in {±1}^{2d} per mask with P_x equal to that mask: (n, d, 2), int8."""
+    """One point x in {±1}^{2d} per mask with P_x equal to that mask: (n, d, 2), int8.
+
+    Per point, in order: d positions drawn uniformly from the mask's patterns, then each
+    pattern of the mask put once at random positions (so that P_x is the whole mask). The
+    draws are those of ``rng.choice(members, size=d)`` (written as ``rng.integers``, the
+    same numbers, without ``choice``'s per-call overhead), ``rng.permutation(d)`` and
+    ``rng.permutation(members)``: a seed gives the points it always gave."""
     rng = np.random.default_rng(rng)
     masks = np.atleast_1d(np.asarray(masks, dtype=np.int64))
+    sizes = _MASK_SIZES[np.clip(masks, 0, 15)]
+    bad = (masks < 1) | (masks > 15) | (sizes > d)
+    if bad.any():
+        raise InputError(f"mask {int(masks[np.argmax(bad)])} needs 1 <= |P_x| <= d={d} "
+                         "(masks are 1..15)")
     out = np.empty((len(masks), d), dtype=np.int64)
-    for i, M in enumerate(masks):
-        members = np.array([l - 1 for l in mask_patterns(int(M))])
-        if len(members) == 0 or len(members) > d:
-            raise InputError(f"mask {int(M)} needs 1 <= |P_x| <= d={d}")
-        row = rng.choice(members, size=d)
-        row[rng.permutation(d)[: len(members)]] = rng.permutation(members)
+    integers, permutation = rng.integers, rng.permutation
+    for i, M in enumerate(masks.tolist()):
+        members = _MEMBERS[M]
+        row = members[integers(0, len(members), size=d)]
+        row[permutation(d)[: len(members)]] = permutation(members)
         out[i] = row
     return PATTERNS[out]
+
+
+#: The 0-based pattern indices of each mask 1..15 (:func:`points_with_masks`), and the
+#: number of patterns of each mask 0..15.
+_MEMBERS = {M: np.array([l - 1 for l in mask_patterns(M)], dtype=np.int64)
+            for M in range(1, 16)}
+_MASK_SIZES = np.array([len(mask_patterns(M)) for M in range(16)])
 
 
 def diverse_points(n: int, label: int, d: int, rng: np.random.Generator | int | None = None):
