@@ -770,6 +770,10 @@ def _bwd_fc(a, dlogits, dfc_w, b0, b1, chunk):  # pragma: no cover - compiled
                 out[dd, o] = acc[o, dd]
 
 
+# One parallel wrapper per image kernel, each the same prange over _IMAGE_BLOCK-image
+# blocks. (A single wrapper taking the kernel as an argument gives the same numbers at the
+# same speed, but numba cannot cache it: the kernel's type differs in every process, so it
+# recompiled for ~6 s in each one and added a cache file each time. Measured 7 Dec.)
 @numba.njit(cache=True, parallel=True)
 def _fwd_minor_par(x, wt, cb, fct, fb, f, a_out, arg_out, logits, keep):  # pragma: no cover
     n = x.shape[0]
