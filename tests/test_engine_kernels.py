@@ -31,6 +31,8 @@ from xordsim.model import (
     SEL,
     SIMD_PAD,
     SIMD_TABLES,
+    descend,
+    descend_simd,
     forward,
     forward_simd,
     mask_output,
@@ -168,6 +170,45 @@ def test_forward_simd_response_sums(case):
     assert np.isnan(forward_simd(inf, np.zeros(8), np.zeros(8), np.zeros(8), np.zeros((4, 4)), 1))
     assert np.isnan(forward_simd(inf, np.zeros(8), np.zeros(8), np.zeros(8), np.zeros((4, 4)), 1,
                                  SIMD_TABLES.one[0]))
+
+
+@pytest.mark.parametrize("case", ["random", "ties", "zeros", "one-sign"])
+def test_descend_simd_is_descend_bit_for_bit(case):
+    """descend_simd on the (4, k') filter array (rows sw, tw, su, tu; padding channels)
+    moves every channel exactly as descend moves w (step 2 eta) and u (-2 eta), and says
+    whether anything moved: on ties |s| = |t|, zero responses, zero class coefficients."""
+    rng = np.random.default_rng(10 + ["random", "ties", "zeros", "one-sign"].index(case))
+    for trial in range(60):
+        k = int(rng.integers(1, 30))
+        sw, tw, su, tu = (rng.normal(size=k) for _ in range(4))
+        if case == "ties":
+            tw = sw * rng.choice([-1.0, 1.0], size=k)
+            su = tu * rng.choice([-1.0, 1.0], size=k)
+        elif case == "zeros":
+            sw[rng.random(k) < 0.3] = 0.0
+            tu[rng.random(k) < 0.3] = 0.0
+        elif case == "one-sign":
+            sw, tw = np.abs(sw), -np.abs(tw)
+        # class coefficients as the loss stage forms them: sum_g dn_g GRAD[c, M_g] over a
+        # few active groups (exact zeros where no group's mask feeds a class)
+        masks = rng.integers(1, 16, size=int(rng.integers(0, 5)))
+        dn = rng.normal(size=masks.size)
+        ca, cb = GRAD_A[:, masks] @ dn, GRAD_B[:, masks] @ dn
+        if trial % 10 == 0:  # no gradient at all: nothing moves
+            ca[:], cb[:] = 0.0, 0.0
+        eta = float(rng.uniform(1e-3, 0.5))
+        want = [a.copy() for a in (sw, tw, su, tu)]
+        moved_w = descend(want[0], want[1], ca, cb, 2.0 * eta)
+        moved_u = descend(want[2], want[3], ca, cb, -2.0 * eta)
+        kp = padded_channels(k)
+        F = np.zeros((4, kp))
+        for row, a in enumerate((sw, tw, su, tu)):
+            F[row, :k] = a
+        moved = descend_simd(F, ca, cb, 2.0 * eta)
+        assert moved == (moved_w or moved_u)
+        for row in range(4):  # == : equal up to the sign of a zero response
+            assert np.all(F[row, :k] == want[row]), (case, trial, row)
+        assert not F[:, k:].any()  # the padding channels never move
 
 
 SCRIPT = """

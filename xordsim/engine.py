@@ -139,13 +139,14 @@ def _gd_kernel(w0, u0, data_idx, groups, params, tables, stables, result, snaps,
     # the SIMD kernel's channels padded with zero filters (xordsim.model.SIMD_PAD)
     kp = -(-k // SIMD_PAD) * SIMD_PAD if params.simd else k
     for chunk in prange(n_chunks):
-        sc = Scratch(np.zeros(kp), np.zeros(kp), np.zeros(kp), np.zeros(kp),
-                     np.zeros((4, 4)), np.empty(8), np.empty(8), np.empty(G))
+        F = np.zeros((4, kp))  # sw, tw, su, tu as rows of one array (descend_simd says why)
+        sc = Scratch(F[0], F[1], F[2], F[3], np.zeros((4, 4)), np.empty(8), np.empty(8),
+                     np.empty(G))
         for r in range(chunk * size, min(R, (chunk + 1) * size)):
             rd = data_idx[r]
             grp = LossGroups(gmask[rd], gy[rd], gweight[rd], gmargin[rd], gcount[rd])
             _train_replica(r, w0[r], u0[r], grp, params, tables, stables, result, snaps,
-                           traj, sc, loss_spec)
+                           traj, sc, F, loss_spec)
 
 
 @njit(cache=True, inline="always")
@@ -161,12 +162,14 @@ def _train_error(grp, out_n):
 
 
 @njit(cache=True)
-def _train_replica(r, w0, u0, grp, params, tables, stables, result, snaps, traj, sc,
+def _train_replica(r, w0, u0, grp, params, tables, stables, result, snaps, traj, sc, F,
                    loss_spec):
     """GD for replica r from filters (w0, u0) (k, 2) on the training set ``grp`` (a
     :class:`LossGroups` of (G,) arrays) until the loss is <= tol, a fixed point,
     divergence or ``params.steps`` updates; writes row r of ``result``, ``snaps`` and
-    ``traj``. ``loss_spec`` is the loss (:func:`xordsim.model.kernel_loss`). With
+    ``traj``. ``F`` (4, k') holds sc's filters sw, tw, su, tu as its rows (the array
+    :func:`~xordsim.model.descend_simd` takes). ``loss_spec`` is the loss
+    (:func:`xordsim.model.kernel_loss`). With
     ``params.simd`` the three stages of a step are
     :func:`~xordsim.model.group_loss_simd`, :func:`~xordsim.model.descend_simd` and
     :func:`~xordsim.model.forward_simd` (the same arithmetic, channel loops that
@@ -220,7 +223,7 @@ def _train_replica(r, w0, u0, grp, params, tables, stables, result, snaps, traj,
         if step == steps:
             break
         if simd:
-            moved_w = descend_simd(sw, tw, su, tu, ca, cb, 2.0 * eta)
+            moved_w = descend_simd(F, ca, cb, 2.0 * eta)
             moved_u = False
         else:
             moved_w = descend(sw, tw, ca, cb, 2.0 * eta)

@@ -599,10 +599,17 @@ MASK_SUMS = _mask_sums()
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def descend_simd(sw, tw, su, tu, coef_a, coef_b, scale):
+def descend_simd(F, coef_a, coef_b, scale):
     """:func:`descend` of w (``scale`` = 2 eta) and of u (-2 eta), bit for bit (up to the
     sign of a zero response), as one loop over the channels that vectorises: one GD step
-    on filters in (s, t) coordinates.
+    on filters in (s, t) coordinates, ``F`` (4, k) = the rows sw, tw, su, tu (updated in
+    place).
+
+    **One array, not four.** The loop reads and writes all four rows; given as four arrays
+    LLVM cannot prove they do not overlap and tests every pair before the vector loop
+    (12 pointer comparisons and branches a call), while the rows of one C-contiguous array
+    lie at fixed offsets of one base. Measured at 24 channels (k = 20): 140 -> 113-121
+    cycles a call; at 104: 380 -> 349 (the same arithmetic, bit for bit).
 
     **Derivation (the (s, t) bilinear form of the max-pool network).** With
     p1 = (1, 1), p2 = (1, -1), p3 = -p1, p4 = -p2 (:mod:`xordsim.patterns`) channel j
@@ -644,16 +651,18 @@ def descend_simd(sw, tw, su, tu, coef_a, coef_b, scale):
     f4 = scale * coef_b[4]
     f6 = -(scale * coef_b[6])
     moved = 0.0
-    for j in range(sw.shape[0]):
-        ds, dt = _channel_step(sw[j], tw[j], e0, e1, e3, e4, e5, e7, f0, f1, f2, f3, f4, f6)
+    for j in range(F.shape[1]):
+        ds, dt = _channel_step(F[0, j], F[1, j], e0, e1, e3, e4, e5, e7, f0, f1, f2, f3, f4,
+                               f6)
         moved += abs(ds) + abs(dt)
-        sw[j] -= ds
-        tw[j] -= dt
+        F[0, j] -= ds
+        F[1, j] -= dt
         # u: the step of scale -2 eta is -(ds, dt) exactly
-        ds, dt = _channel_step(su[j], tu[j], e0, e1, e3, e4, e5, e7, f0, f1, f2, f3, f4, f6)
+        ds, dt = _channel_step(F[2, j], F[3, j], e0, e1, e3, e4, e5, e7, f0, f1, f2, f3, f4,
+                               f6)
         moved += abs(ds) + abs(dt)
-        su[j] += ds
-        tu[j] += dt
+        F[2, j] += ds
+        F[3, j] += dt
     return moved != 0.0
 
 
