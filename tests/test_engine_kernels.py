@@ -123,24 +123,35 @@ def test_padding_and_table_facts():
             assert np.array_equal(GRAD_A[c], GRAD_A[c ^ 2])
 
 
-@pytest.mark.parametrize("case", ["random", "ties", "zeros", "one-sign"])
+CHANNEL_CASES = ["random", "ties", "zeros", "one-sign"]
+
+
+def random_channels(rng, case: str) -> tuple[int, list[np.ndarray]]:
+    """k in [1, 30) and the (s, t) of k channels of w and of u, for a case of
+    :data:`CHANNEL_CASES`: ties |s| = |t|, zero responses (+0.0 and -0.0), one sign
+    class."""
+    k = int(rng.integers(1, 30))
+    sw, tw, su, tu = (rng.normal(size=k) for _ in range(4))
+    if case == "ties":
+        tw = sw * rng.choice([-1.0, 1.0], size=k)
+        su = tu * rng.choice([-1.0, 1.0], size=k)
+    elif case == "zeros":  # +0.0 and -0.0 responses
+        sw[rng.random(k) < 0.3] = 0.0
+        tu[rng.random(k) < 0.3] = -0.0
+    elif case == "one-sign":
+        sw, tw = np.abs(sw), -np.abs(tw)
+    return k, [sw, tw, su, tu]
+
+
+@pytest.mark.parametrize("case", CHANNEL_CASES)
 def test_forward_simd_response_sums(case):
     """forward_simd's 8-sum form of N (docs/performance.md) against the class-sum form of
     forward and against its derivation (MASK_SUMS on the 8 sums computed in NumPy): N on
     every mask, and the mean filter response max_weight checks, on channels with ties
     |s| = |t|, zero responses and padding."""
-    rng = np.random.default_rng(["random", "ties", "zeros", "one-sign"].index(case))
+    rng = np.random.default_rng(CHANNEL_CASES.index(case))
     for _ in range(50):
-        k = int(rng.integers(1, 30))
-        sw, tw, su, tu = (rng.normal(size=k) for _ in range(4))
-        if case == "ties":
-            tw = sw * rng.choice([-1.0, 1.0], size=k)
-            su = tu * rng.choice([-1.0, 1.0], size=k)
-        elif case == "zeros":
-            sw[rng.random(k) < 0.3] = 0.0
-            tu[rng.random(k) < 0.3] = 0.0
-        elif case == "one-sign":
-            sw, tw = np.abs(sw), -np.abs(tw)
+        k, (sw, tw, su, tu) = random_channels(rng, case)
         D = np.zeros((4, 4))
         forward(sw, tw, su, tu, D)
         want = np.array([mask_output(D, M, SEL) for M in range(16)])
@@ -172,23 +183,14 @@ def test_forward_simd_response_sums(case):
                                  SIMD_TABLES.one[0]))
 
 
-@pytest.mark.parametrize("case", ["random", "ties", "zeros", "one-sign"])
+@pytest.mark.parametrize("case", CHANNEL_CASES)
 def test_descend_simd_is_descend_bit_for_bit(case):
     """descend_simd on the (4, k') filter array (rows sw, tw, su, tu; padding channels)
     moves every channel exactly as descend moves w (step 2 eta) and u (-2 eta), and says
     whether anything moved: on ties |s| = |t|, zero responses, zero class coefficients."""
-    rng = np.random.default_rng(10 + ["random", "ties", "zeros", "one-sign"].index(case))
+    rng = np.random.default_rng(10 + CHANNEL_CASES.index(case))
     for trial in range(60):
-        k = int(rng.integers(1, 30))
-        sw, tw, su, tu = (rng.normal(size=k) for _ in range(4))
-        if case == "ties":
-            tw = sw * rng.choice([-1.0, 1.0], size=k)
-            su = tu * rng.choice([-1.0, 1.0], size=k)
-        elif case == "zeros":
-            sw[rng.random(k) < 0.3] = 0.0
-            tu[rng.random(k) < 0.3] = 0.0
-        elif case == "one-sign":
-            sw, tw = np.abs(sw), -np.abs(tw)
+        k, (sw, tw, su, tu) = random_channels(rng, case)
         # class coefficients as the loss stage forms them: sum_g dn_g GRAD[c, M_g] over a
         # few active groups (exact zeros where no group's mask feeds a class)
         masks = rng.integers(1, 16, size=int(rng.integers(0, 5)))
