@@ -609,7 +609,8 @@ def descend_simd(F, coef_a, coef_b, scale):
     LLVM cannot prove they do not overlap and tests every pair before the vector loop
     (12 pointer comparisons and branches a call), while the rows of one C-contiguous array
     lie at fixed offsets of one base. Measured at 24 channels (k = 20): 140 -> 113-121
-    cycles a call; at 104: 380 -> 349 (the same arithmetic, bit for bit).
+    cycles a call; at 104: 380 -> 349 (times converted at the nominal 2.596 GHz; the same
+    arithmetic, bit for bit).
 
     **Derivation (the (s, t) bilinear form of the max-pool network).** With
     p1 = (1, 1), p2 = (1, -1), p3 = -p1, p4 = -p2 (:mod:`xordsim.patterns`) channel j
