@@ -61,9 +61,9 @@ RESULTS = Path(__file__).parent / "results"
 #: Ops per channel (one filter of w or of u) and GD step, counted from the source of each
 #: kernel's channel loops (xordsim/model.py):
 #:   simd -- descend_simd: 2 abs, 6 compares (s<0, t<0, |t|>|s|, |t|=|s|, s!=0, t!=0),
-#:           3 mask and/or, 12 selects, 2 subtracts, 2 abs + 2 adds (moved) = 29;
+#:           3 mask and/or, 12 selects, 2 subtracts, 2 integer ORs (moved) = 27;
 #:           forward_simd: 2 max (r1 = max(s, 0), r2), 2 subtracts (r3 = r1 - s, r4),
-#:           4 max (the a-b pairs), 8 adds (the 8 response sums) = 16.      Total 45;
+#:           4 max (the a-b pairs), 8 adds (the 8 response sums) = 16.      Total 43;
 #:           per step (not per channel) its epilogue: 16 subtracts (w - u, the two sizes'
 #:           parts) and 22 adds/subtracts (N on the 15 masks, the sizes) = 38
 #:           (OPS_PER_STEP), and N on a group's mask is read from that table.
@@ -74,7 +74,7 @@ RESULTS = Path(__file__).parent / "results"
 #: The SIMD kernel runs padded_channels(k) channels per layer (zeros), the old one k.
 #: The ``lanes`` kernel (k < 8) is generated code: its ops are counted from the generated
 #: source itself (:func:`lanes_ops_per_replica_step`).
-OPS_PER_CHANNEL = {"simd": 45, "replicas": 58}
+OPS_PER_CHANNEL = {"simd": 43, "replicas": 58}
 OPS_PER_STEP = {"simd": 38, "replicas": 0}
 #: Ops per loss group and step (both kernels): N on the group's mask (3 adds), the hinge
 #: test (multiply, subtract, 2 compares), and for a group that misses its margin the loss

@@ -187,7 +187,10 @@ def test_forward_simd_response_sums(case):
 def test_descend_simd_is_descend_bit_for_bit(case):
     """descend_simd on the (4, k') filter array (rows sw, tw, su, tu; padding channels)
     moves every channel exactly as descend moves w (step 2 eta) and u (-2 eta), and says
-    whether anything moved: on ties |s| = |t|, zero responses, zero class coefficients."""
+    whether anything moved (its OR of bit patterns against descend's sum of |ds| + |dt|):
+    on ties |s| = |t|, +0.0 and -0.0 responses, zero class coefficients. (The class
+    coefficients are finite whenever the engine descends: a non-finite loss stops a
+    replica first.)"""
     rng = np.random.default_rng(10 + CHANNEL_CASES.index(case))
     for trial in range(60):
         k, (sw, tw, su, tu) = random_channels(rng, case)
