@@ -491,15 +491,15 @@ def _add_responses(acc, s, t, one):
     responses to p1..p4 through the ReLU, r1 = sigma(s), r2 = sigma(t), r3 = sigma(-s),
     r4 = sigma(-t) (r3 = r1 - s and r4 = r2 - t, exact), and the four maxima
     max(r_a, r_b) of an a-side (p1, p3) and a b-side (p2, p4) response. No branch, no
-    mask: the loop vectorises. The r_l are added as r_l * ``one`` + acc, ``one`` = 1.0
+    mask: the loop vectorises. All eight are added as x * ``one`` + acc, ``one`` = 1.0
     (:func:`forward_simd` says why)."""
     r1 = max(s, 0.0)
     r2 = max(t, 0.0)
     r3 = r1 - s
     r4 = r2 - t
     return (r1 * one + acc[0], r2 * one + acc[1], r3 * one + acc[2], r4 * one + acc[3],
-            acc[4] + max(r1, r2), acc[5] + max(r1, r4), acc[6] + max(r3, r2),
-            acc[7] + max(r3, r4))
+            max(r1, r2) * one + acc[4], max(r1, r4) * one + acc[5],
+            max(r3, r2) * one + acc[6], max(r3, r4) * one + acc[7])
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -525,13 +525,16 @@ def forward_simd(sw, tw, su, tu, D, k, one=1.0):
     not bit for bit).
 
     **``one``** (1.0; the kernel passes :data:`SIMD_TABLES`.one[0], read from memory):
-    four of the eight adds per channel are written r * one + acc, which is exactly
-    r + acc, and which fastmath's ``contract`` compiles to a fused multiply-add. The loop
-    is bound by the floating-point add pipes, which also take the maxima; on AMD Zen cores
-    the multiply-adds run on two other pipes, so the forward pass is ~20% faster
-    (measured 351 -> 283 cycles a call at 104 channels, bit-identical results); where
-    adds and multiply-adds share pipes (Intel, ARM) it costs nothing. A literal 1.0 (the
-    default) is folded away by the compiler: plain adds, the same numbers."""
+    the eight adds per channel are written x * one + acc, which is exactly x + acc, and
+    which fastmath's ``contract`` compiles to fused multiply-adds. The loop is bound by the
+    floating-point add pipes, which also take the maxima and subtractions; on AMD Zen
+    cores the multiply-adds run on two other pipes, which leaves 6 maxima and 2
+    subtractions on the add pipes against 8 multiply-adds on the others (measured with
+    four of the eight as multiply-adds: 351 -> 283 cycles a call at 104 channels; all
+    eight: a further +5% at k = 20, +8% at k = 50, +11-12% at k = 100 and 120 in the
+    kernel; bit-identical results); where adds and multiply-adds share pipes (Intel,
+    ARM) it costs nothing. A literal 1.0 (the default) is folded away by the compiler:
+    plain adds, the same numbers."""
     w8 = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     u8 = w8
     for j in range(sw.shape[0]):  # (the tuples are registers: as fast as 16 named sums)
