@@ -18,7 +18,7 @@ LAYERS = [
     ("xordsim._validate", 0), ("xordsim.config", 0), ("xordsim.fmt", 0),
     ("xordsim.mnist.config", 0),
     ("xordsim.theorems.specs", 0), ("xordsim.figures.registry", 0),
-    ("xordsim.patterns", 1), ("xordsim.data", 2), ("xordsim.model", 3),
+    ("xordsim._jit", 1), ("xordsim.patterns", 1), ("xordsim.data", 2), ("xordsim.model", 3),
     ("xordsim.lanes", 4), ("xordsim.engine", 4), ("xordsim.reference", 4),
     ("xordsim.diagnostics", 5), ("xordsim.measures", 5), ("xordsim.stats", 5),
     ("xordsim.seeds", 5), ("xordsim.io", 5),

@@ -17,7 +17,10 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from xordsim import lanes
+from xordsim import (
+    _jit,  # noqa: F401  (first: the package's kernel cache, _jit.py)
+    lanes,
+)
 from xordsim._validate import InputError, check_choice, check_int
 from xordsim.config import INITS, GDConfig
 from xordsim.data import uniform_distribution

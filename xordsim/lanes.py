@@ -11,8 +11,10 @@ as one straight-line loop body over the lanes, which LLVM vectorises across repl
 ``(k, keyset, loss)`` to a file named by the hash of that source (in
 ``$NUMBA_CACHE_DIR/xordsim-lanes``, else ``$XDG_CACHE_HOME/xordsim/lanes`` or
 ``~/.cache/xordsim/lanes``) and imports it; numba caches the compiled functions beside it,
-so a new process loads them in milliseconds. A changed generator produces a new file: a
-stale kernel is never reused.
+so a new process loads them in milliseconds. The file name holds the hash of the source,
+which names the hash of every kernel source of the package (:func:`xordsim._jit.sources_digest`:
+the generated code links this module's handler, which calls the model's functions): a
+changed generator or kernel produces a new file, and a stale kernel is never reused.
 
 **Key sets.** The training sets of a call are reduced to loss groups keyed by
 (mask M, label y), key = 2 M + [y > 0] (:func:`xordsim.model.loss_groups`). The step is
@@ -63,6 +65,7 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
+from xordsim import _jit  # first: the package's kernel cache (_jit.py)
 from xordsim.model import hinge_active
 
 #: Replicas advanced together (one per SIMD lane of the generated step).
@@ -834,7 +837,7 @@ def source(k: int, keyset: str, loss: str) -> str:
         raise ValueError(f"k must be in [1, {MAX_K}] for the lanes kernel; got {k}")
     keys = KEYSETS[keyset]
     lay = _Layout(k, len(keys))
-    generator = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    generator = _jit.sources_digest()  # every kernel source: run_chunk links lanes_handle
     return _TEMPLATE.format(
         k=k, keyset=keyset, loss=loss, keys=", ".join(map(str, keys)), generator=generator,
         L=LANES, K=len(keys), rows=lay.rows,

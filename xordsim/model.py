@@ -37,6 +37,7 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
+from xordsim import _jit  # noqa: F401  (first: the package's kernel cache, _jit.py)
 from xordsim._validate import InputError, check_choice, check_float
 from xordsim.config import LOSSES, default_gamma
 from xordsim.patterns import ALL_MASKS, mask_label, point_masks

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from xordsim import _jit  # noqa: F401  (first: the package's kernel cache, _jit.py)
+
 #: p1 = (1, 1), p2 = (1, -1), p3 = (-1, -1), p4 = (-1, 1), in this order (rows 0..3).
 PATTERNS = np.array([[1, 1], [1, -1], [-1, -1], [-1, 1]], dtype=np.int8)
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
+from xordsim import _jit  # noqa: F401  (first: the package's kernel cache, _jit.py)
 from xordsim._validate import InputError, check_choice, check_float, check_int
 from xordsim.measures.kernel import RANK_RTOL, _check_kernel, _check_rtol
 from xordsim.measures.ntk import _as_filters, ntk_all_masks, sector_classes

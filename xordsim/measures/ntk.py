@@ -32,6 +32,7 @@ from functools import lru_cache
 import numpy as np
 from numba import njit, prange
 
+from xordsim import _jit  # noqa: F401  (first: the package's kernel cache, _jit.py)
 from xordsim._validate import InputError, check_float
 from xordsim.measures.kernel import (
     RANGE_RTOL,

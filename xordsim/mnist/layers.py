@@ -32,6 +32,7 @@ import numba
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from xordsim import _jit  # noqa: F401  (first: the package's kernel cache, _jit.py)
 from xordsim._validate import InputError
 
 __all__ = [

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from xordsim import _jit  # noqa: F401  (first: the package's kernel cache, _jit.py)
 from xordsim.mnist.config import OPTIMIZERS, TrainConfig
 
 _P = TrainConfig.params()  # the one declaration of each hyper-parameter and its range

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
+from xordsim import _jit  # noqa: F401  (first: the package's kernel cache, _jit.py)
 from xordsim._validate import InputError
 from xordsim.config import SCORE_N_BOOT, SCORE_TARGET
 

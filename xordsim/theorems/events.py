@@ -7,6 +7,7 @@ import math
 import numpy as np
 from numba import njit
 
+from xordsim import _jit  # noqa: F401  (first: the package's kernel cache, _jit.py)
 from xordsim.data import xor_dataset
 from xordsim.diagnostics import angles_to, argmax_sets, positive_sets
 from xordsim.patterns import (
