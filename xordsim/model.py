@@ -670,19 +670,7 @@ def descend_simd(F, coef_a, coef_b, scale):
     k = 50, 3.44 -> 3.62e6 at k = 120, the same filters. (Inlining forward_simd as well was
     2.4x slower at k = 100; inlining the group stage changed nothing.)
     """
-    # per-class steps with sign(s), sign(t) of the class folded in (exact: a negation)
-    e0 = scale * coef_a[0]  # b loses: depends on a (the sign of s) only: e0 = e2
-    e4 = -(scale * coef_a[4])  # = e6
-    e1 = scale * coef_a[1]  # b wins: on both signs
-    e3 = scale * coef_a[3]
-    e5 = -(scale * coef_a[5])
-    e7 = -(scale * coef_a[7])
-    f1 = scale * coef_b[1]  # b wins: depends on b (the sign of t) only: f1 = f5
-    f3 = -(scale * coef_b[3])  # = f7
-    f0 = scale * coef_b[0]  # b loses: on both signs
-    f2 = -(scale * coef_b[2])
-    f4 = scale * coef_b[4]
-    f6 = -(scale * coef_b[6])
+    e0, e1, e3, e4, e5, e7, f0, f1, f2, f3, f4, f6 = class_steps(coef_a, coef_b, scale)
     moved = 0
     for j in range(F.shape[1]):
         ds, dt = _channel_step(F[0, j], F[1, j], e0, e1, e3, e4, e5, e7, f0, f1, f2, f3, f4,
@@ -697,6 +685,28 @@ def descend_simd(F, coef_a, coef_b, scale):
         F[2, j] += ds
         F[3, j] += dt
     return (moved & _MAGNITUDE) != 0
+
+
+@njit(cache=True, inline="always")
+def class_steps(coef_a, coef_b, scale):
+    """The 12 distinct per-class steps of :func:`descend_simd`, (e0, e1, e3, e4, e5, e7,
+    f0, f1, f2, f3, f4, f6) = scale times the class coefficients with the sign of s (e)
+    or t (f) of the class folded in (exact: a negation). Where b loses, e depends on the
+    sign of s only (e0 = e2, e4 = e6); where b wins, f on the sign of t only (f1 = f5,
+    f3 = f7): :func:`_check_grad_structure`."""
+    e0 = scale * coef_a[0]  # b loses
+    e4 = -(scale * coef_a[4])
+    e1 = scale * coef_a[1]  # b wins: on both signs
+    e3 = scale * coef_a[3]
+    e5 = -(scale * coef_a[5])
+    e7 = -(scale * coef_a[7])
+    f1 = scale * coef_b[1]  # b wins
+    f3 = -(scale * coef_b[3])
+    f0 = scale * coef_b[0]  # b loses: on both signs
+    f2 = -(scale * coef_b[2])
+    f4 = scale * coef_b[4]
+    f6 = -(scale * coef_b[6])
+    return e0, e1, e3, e4, e5, e7, f0, f1, f2, f3, f4, f6
 
 
 @njit(cache=True, inline="always")

@@ -6,23 +6,12 @@ against 7.89e6 rs/s."""
 
 from numba import njit
 
-from xordsim.model import FASTMATH, _channel_step
+from xordsim.model import FASTMATH, _channel_step, class_steps
 
 
 @njit(fastmath=FASTMATH)
 def descend_simd(F, coef_a, coef_b, scale):
-    e0 = scale * coef_a[0]
-    e4 = -(scale * coef_a[4])
-    e1 = scale * coef_a[1]
-    e3 = scale * coef_a[3]
-    e5 = -(scale * coef_a[5])
-    e7 = -(scale * coef_a[7])
-    f1 = scale * coef_b[1]
-    f3 = -(scale * coef_b[3])
-    f0 = scale * coef_b[0]
-    f2 = -(scale * coef_b[2])
-    f4 = scale * coef_b[4]
-    f6 = -(scale * coef_b[6])
+    e0, e1, e3, e4, e5, e7, f0, f1, f2, f3, f4, f6 = class_steps(coef_a, coef_b, scale)
     moved = 0.0
     for j in range(F.shape[1]):
         ds, dt = _channel_step(F[0, j], F[1, j], e0, e1, e3, e4, e5, e7, f0, f1, f2, f3, f4,
