@@ -21,8 +21,8 @@ kernel is compiled); by default the numba cache of the checkout is used (warm af
 earlier run). ``--jobs 1 --jobs 2`` measures one stage after the other against two at
 once, back to back under the same conditions; every run's CSVs and theorem rows are
 compared with the first run's of the same mode and must be identical (exit status 1 if
-not). Results go to
-``bench/results/reproduce.json`` (written atomically).
+not). Results are appended to the runs already in ``bench/results/reproduce.json``
+(written atomically; each run carries its date).
 """
 
 from __future__ import annotations
@@ -117,7 +117,9 @@ def main(argv=None) -> int:
     ap.add_argument("--cold", action="store_true",
                     help="an empty NUMBA_CACHE_DIR for every run (compile everything)")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each (mode, jobs)")
-    ap.add_argument("--json", default=str(DEFAULT_JSON), help="where to write the results")
+    ap.add_argument("--json", default=str(DEFAULT_JSON),
+                    help="where the results go: this invocation's runs are appended to the "
+                         "file's earlier ones (the docs cite them by number)")
     args = ap.parse_args(argv)
     modes = args.mode or ["quick"]
     jobs_list = args.jobs or [1, 2]
@@ -132,6 +134,7 @@ def main(argv=None) -> int:
                     reference = found
                 r["numbers_identical_to_first_run"] = found == reference
                 r["repeat"] = rep
+                r["date"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
                 runs.append(r)
                 print(f"{mode:5s} jobs={jobs} wall {r['wall_s']:7.1f} s  cpu {r['cpu_s']:7.1f} s"
                       f"  utilisation {r['cpu_utilisation']:.2f} of {cores()} cores  load "
@@ -143,9 +146,12 @@ def main(argv=None) -> int:
 
     from xordsim.io import write_json
 
+    earlier = []
+    if Path(args.json).is_file():
+        earlier = json.loads(Path(args.json).read_text()).get("runs", [])
     doc = {"bench": "reproduce", "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
            "cores": cores(), "python": platform.python_version(),
-           "machine": platform.platform(), "runs": runs}
+           "machine": platform.platform(), "runs": earlier + runs}
     write_json(args.json, doc)
     print(f"wrote {args.json}")
     return 0 if all(r["numbers_identical_to_first_run"] for r in runs) else 1
