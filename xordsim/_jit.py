@@ -76,8 +76,10 @@ def _numba_class(*names: str):
     for name in names:
         if hasattr(caching, name):
             return getattr(caching, name)
+    import numba
+
     raise ImportError(f"numba.core.caching has none of {names}: xordsim's kernel cache "
-                      f"needs numba's cache locators (numba {caching.__name__})")
+                      f"needs numba's cache locators (numba {numba.__version__})")
 
 
 #: The locators put in front of numba's: the same places, in numba's order of preference.
