@@ -52,6 +52,25 @@ def test_patterns_and_masks():
         1 if M & 0b0101 else -1 for M in range(1, 16)]
 
 
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int64, np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (3, 5, 10), (2, 2, 2, 4)])
+def test_point_masks_is_the_or_of_pattern_bits(dtype, shape, rng):
+    """The compiled masks (two flat loops) against OR-ing 1 << pattern_index, every
+    dtype the data comes in; an entry other than ±1 anywhere is refused."""
+    x = PATTERNS[rng.integers(0, 4, shape)].astype(dtype)
+    want = np.bitwise_or.reduce(np.left_shift(1, pattern_index(x)), axis=-1)
+    assert np.array_equal(point_masks(x), want)
+    assert np.array_equal(point_masks(np.asfortranarray(x)), want)
+    bad = [0, 2, -128] if np.dtype(dtype).kind == "i" else [0, 0.5, 1 + 1e-7, np.nan, np.inf]
+    if dtype == np.int8:
+        bad = [0, 2, -128, 127]
+    for v in bad:
+        xb = x.copy()
+        xb.reshape(-1)[rng.integers(0, xb.size)] = v
+        with pytest.raises(ValueError, match="±1"):
+            point_masks(xb)
+
+
 def test_xor_dataset_is_section_3():
     x, y = xor_dataset()
     assert x[:, 0].tolist() == [[1, 1], [-1, 1], [-1, -1], [1, -1]]

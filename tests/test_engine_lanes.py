@@ -68,6 +68,27 @@ def test_key_sets_are_the_smallest_that_hold_the_data():
     assert all(key & 1 == bool((key >> 1) & 0b0101) for key in lanes.KEYSETS["fstar"])
 
 
+def test_key_arrays_against_numpy(rng):
+    """The compiled key arrays against the NumPy formulation they replaced, on every key
+    set (a set lacking some keys of the data leaves those groups out)."""
+    x, y = uniform_distribution(5).sample_training_sets(4, 40, 3)
+    y = np.where(rng.random(y.shape) < 0.2, -y, y)  # some keys outside 'fstar'
+    g = loss_groups(x, y)
+    for keys in lanes.KEYSETS.values():
+        index = np.full(32, -1, np.int64)
+        index[list(keys)] = np.arange(len(keys))
+        gkey = np.where(g.count > 0, index[2 * g.mask + (g.y > 0)], -1)
+        kw = np.zeros((40, len(keys)))
+        km = np.full((40, len(keys)), -np.inf)
+        rows, cols = np.nonzero(gkey >= 0)
+        kw[rows, gkey[rows, cols]] = g.weight[rows, cols]
+        km[rows, gkey[rows, cols]] = g.margin[rows, cols]
+        got = lanes.key_arrays(g.arrays(), keys)
+        for a, b in zip(got, (kw, km, gkey), strict=True):
+            assert np.array_equal(a, b)
+    assert lanes.keyset_for(g.mask, g.y, g.count) == "all"  # keys outside 'fstar' met
+
+
 def test_key_set_changes_no_number(monkeypatch):
     """The same calls on Theorem 6.5's data with the key set 'thm65' and forced to 'fstar'
     (9 more keys, all absent: weight 0, margin -inf): bit-identical results."""
@@ -128,7 +149,7 @@ def test_lane_refill_and_chunking_change_no_number(R, monkeypatch):
     ref = train(x, y, 3, **dict(kw, _kernel="replicas"))
     assert np.array_equal(base.stop_step, ref.stop_step)
     np.testing.assert_allclose(base.w, ref.w, atol=1e-12, rtol=0)
-    for per_thread in (1, 3, 50):
+    for per_thread in (1, 2, 3, 50):
         monkeypatch.setattr(lanes, "CHUNKS_PER_THREAD", per_thread)
         other = train(x, y, 3, **kw)
         for key in ("w", "u", "stop_step", "active_counts", "snapshots_w", "snapshots_active",

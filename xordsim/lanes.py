@@ -73,7 +73,7 @@ LANES = 16
 #: The largest k the generator accepts (the engine picks this kernel for k < SIMD_MIN_K).
 MAX_K = 8
 #: Chunks per thread (:func:`chunk_size`).
-CHUNKS_PER_THREAD = 4
+CHUNKS_PER_THREAD = 2
 #: The losses, by the name of their kernel type (:data:`xordsim.model.LOSS_TYPES`).
 LOSS_NAMES = {"HingeLoss": "hinge", "SquaredLoss": "squared", "LogisticLoss": "logistic"}
 
@@ -102,11 +102,22 @@ KEYSETS: dict[str, tuple[int, ...]] = {
 def keyset_for(mask: np.ndarray, y: np.ndarray, count: np.ndarray) -> str:
     """The smallest key set of :data:`KEYSETS` holding every key present (count > 0) in
     the groups (arrays (Rd, G))."""
-    present = set(np.unique((2 * mask + (y > 0))[count > 0]).tolist())
+    present = int(_present_keys(mask, y, count))
     for name, keys in KEYSETS.items():
-        if present <= set(keys):
+        if present & ~sum(1 << key for key in keys) == 0:
             return name
-    raise AssertionError(f"keys outside 2..31: {sorted(present)}")  # pragma: no cover
+    raise AssertionError(f"keys outside 2..31: {present:#x}")  # pragma: no cover
+
+
+@njit(cache=True)
+def _present_keys(mask, y, count):
+    """The keys 2 M + [y > 0] of the groups with count > 0, as bits of an integer."""
+    bits = 0
+    for r in range(mask.shape[0]):
+        for g in range(mask.shape[1]):
+            if count[r, g] > 0:
+                bits |= 1 << (2 * mask[r, g] + (1 if y[r, g] > 0 else 0))
+    return bits
 
 
 # ----------------------------------------------------------------------------------------
@@ -909,18 +920,33 @@ def key_arrays(groups, keys: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, n
     mask, y, weight, margin, count = groups
     index = np.full(32, -1, np.int64)
     index[list(keys)] = np.arange(len(keys))
-    Rd = mask.shape[0]
-    gkey = np.where(count > 0, index[2 * mask + (y > 0)], -1).astype(np.int64)
-    kw = np.zeros((Rd, len(keys)))
-    km = np.full((Rd, len(keys)), -np.inf)
-    rows, cols = np.nonzero(gkey >= 0)
-    kw[rows, gkey[rows, cols]] = weight[rows, cols]
-    km[rows, gkey[rows, cols]] = margin[rows, cols]
+    return _key_arrays(np.ascontiguousarray(mask, np.int64), np.ascontiguousarray(y, float),
+                       np.ascontiguousarray(weight, float),
+                       np.ascontiguousarray(margin, float),
+                       np.ascontiguousarray(count, float), index, len(keys))
+
+
+@njit(cache=True)
+def _key_arrays(mask, y, weight, margin, count, index, K):
+    """The arrays of :func:`key_arrays`; ``index`` maps a key 2 M + [y > 0] to its
+    position in the key set (-1: not in it, the group is left out)."""
+    Rd, G = mask.shape
+    kw = np.zeros((Rd, K))
+    km = np.full((Rd, K), -np.inf)
+    gkey = np.full((Rd, G), -1, np.int64)
+    for r in range(Rd):
+        for g in range(G):
+            if count[r, g] > 0:
+                i = index[2 * mask[r, g] + (1 if y[r, g] > 0 else 0)]
+                if i >= 0:
+                    gkey[r, g] = i
+                    kw[r, i] = weight[r, g]
+                    km[r, i] = margin[r, g]
     return kw, km, gkey
 
 
 def chunk_size(R: int, threads: int) -> int:
-    """Replicas per chunk (a chunk keeps LANES lanes busy from one queue): about four
+    """Replicas per chunk (a chunk keeps LANES lanes busy from one queue): about two
     chunks per thread, at least 4 LANES replicas each. Lanes never interact, so the
     chunking changes no number."""
     return max(4 * LANES, math.ceil(R / (CHUNKS_PER_THREAD * max(1, threads))))
@@ -948,13 +974,22 @@ def run(k, w0, u0, data_idx, groups, eta, steps, max_abs, tol, record_every, los
     args = (ip, fp, np.array(KEYSETS[keyset], np.int64), w0, u0, data_idx, kw, km, data,
             tuple(result), tuple(snaps), tuple(traj))
     bounds = [(lo, min(R, lo + chunk)) for lo in range(0, R, chunk)]
-    if threads == 1 or len(bounds) == 1:
-        for lo, hi in bounds:
+    queue = iter(bounds)  # the chunks, taken one at a time by whichever thread is free
+
+    def work() -> None:
+        for lo, hi in queue:  # next() of a list iterator is atomic under the GIL
             mod.run_chunk(lo, hi, *args)
+
+    helpers = min(threads, len(bounds)) - 1
+    if helpers == 0:
+        work()
         return
-    pool = _pool(threads)
-    for fut in [pool.submit(mod.run_chunk, lo, hi, *args) for lo, hi in bounds]:
-        fut.result()
+    futures = [_pool(helpers).submit(work) for _ in range(helpers)]
+    try:
+        work()  # the calling thread runs chunks too (it would only wait otherwise)
+    finally:
+        for fut in futures:
+            fut.result()
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
