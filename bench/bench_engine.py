@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -49,6 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
+from xordsim import lanes
 from xordsim.config import default_init_std, default_lr
 from xordsim.data import uniform_distribution, xor_dataset
 from xordsim.engine import pick_kernel, train
@@ -281,7 +283,17 @@ def workload(name, x, y, k, R, T, problem, c_eta, gamma, peak, repeat=1, baselin
                 and np.array_equal(res.status, res_old.status))
     g = loss_groups(x, y, problem, gamma)
     groups = float((g.count > 0).sum(axis=1).mean())
-    ops = ops_per_replica_step(kernel, k, groups, keyset_for(g.mask, g.y, g.count))
+    keysets = {}
+    if kernel == "lanes":  # the key sets lanes.plan gives the replicas: ops by executed steps
+        data_idx = np.arange(R) if g.mask.shape[0] > 1 else np.zeros(R, np.int64)
+        steps_of = res.stop_step + 1
+        ops = 0.0
+        for keyset, idx in lanes.plan(g, data_idx, T):
+            keysets[keyset] = int(idx.size)
+            ops += ops_per_replica_step(kernel, k, groups, keyset) * steps_of[idx].sum()
+        ops /= executed
+    else:
+        ops = ops_per_replica_step(kernel, k, groups, keyset_for(g.mask, g.y, g.count))
     frac = rate * ops / peak["peak_ops_per_s"]
     rec = dict(name=name, problem=problem, k=k, R=R, T=T, c_eta=c_eta, gamma=gamma,
                kernel=kernel, rate=rate, cpu_rate=cpu_rate, seconds=dt, executed=executed,
@@ -291,6 +303,19 @@ def workload(name, x, y, k, R, T, problem, c_eta, gamma, peak, repeat=1, baselin
     line = (f"{name:<26} {kernel:<8} {rate:>11.3g} rs/s (cpu {cpu_rate:.3g})  old "
             f"{old:>9.3g} (cpu {old_cpu:.3g})  x{rate / old:4.2f} (cpu x{cpu_rate / old_cpu:4.2f})"
             f"  {ops:6.0f} ops/rs  {100 * frac:5.2f}% of peak")
+    if len(keysets) > 1:  # the same call with one key set for all replicas, for comparison
+        min_work = lanes.LARGE_SET_MIN_WORK
+        lanes.LARGE_SET_MIN_WORK = math.inf
+        try:
+            one, _, _, _, res_one = engine_rate(x, y, k, R, T, problem, c_eta, gamma, None,
+                                                repeat)
+        finally:
+            lanes.LARGE_SET_MIN_WORK = min_work
+        same_one = all(np.array_equal(getattr(res, key), getattr(res_one, key))
+                       for key in ("w", "u", "stop_step", "loss", "active_counts"))
+        rec.update(keysets=keysets, rate_one_keyset=one, same_as_one_keyset=same_one)
+        line += (f"\n{'':<26} key sets {keysets} (lanes.plan); one key set for all: "
+                 f"{one:.3g} rs/s (x{rate / one:.2f}), the same numbers: {same_one}")
     if baselines:
         ref, ref_steps = reference_rate(x, y, k, R, T, problem, c_eta, gamma)
         rec.update(reference_rate=ref, reference_steps=ref_steps, vs_reference=rate / ref)
@@ -396,18 +421,25 @@ x, y = xor_dataset()
 t1 = time.perf_counter()
 for loss in ("hinge", "squared", "logistic"):
     train(x, y, {k}, problem="xor", steps=2, loss=loss)
-print(f"{{time.perf_counter() - t1:.2f}}")
+t2 = time.perf_counter()
+if {k} < 8:  # the lanes kernel's key set 'dpm', which only large calls use (lanes.plan)
+    from xordsim import lanes
+    lanes.kernel_module({k}, "dpm", "hinge").run_chunk.compile(
+        lanes.kernel_module({k}, "fstar", "hinge").run_chunk.signatures[0])
+print(f"{{t2 - t1:.2f}} {{time.perf_counter() - t2:.2f}}")
 """
 
 
 def compile_seconds(k: int) -> float:
     """Seconds to compile the kernel train picks for k, for all three losses, in a fresh
-    process with an empty numba cache (what a first run on a fresh install pays once)."""
+    process with an empty numba cache (what a first run on a fresh install pays once);
+    and, for the lanes kernel, to compile its hinge pass for the key set 'dpm' beside
+    (what the first call large enough to use it pays once, :func:`xordsim.lanes.plan`)."""
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
         proc = subprocess.run([sys.executable, "-c", COMPILE.format(k=k)], env=env,
                               capture_output=True, text=True, check=True)
-    return float(proc.stdout.split()[-1])
+    return [float(v) for v in proc.stdout.split()[-2:]]
 
 
 def main():
@@ -459,9 +491,12 @@ def main():
     xx, yy = xor_dataset()
     record["workloads"].append(workload("(b) XOR k=50", xx, yy, 50, R, 1000, "xor", 0.1, 1.0,
                                         peak, args.repeat, base))
-    record["compile_seconds"] = {f"k={k}": compile_seconds(k) for k in (2, 20)}
+    compiled = {k: compile_seconds(k) for k in (2, 20)}
+    record["compile_seconds"] = {f"k={k}": v[0] for k, v in compiled.items()}
+    record["compile_seconds_dpm_hinge_k2"] = compiled[2][1]
     print("compile (fresh numba cache, 3 losses): "
-          + ", ".join(f"{key} {v:.1f} s" for key, v in record["compile_seconds"].items()),
+          + ", ".join(f"{key} {v:.1f} s" for key, v in record["compile_seconds"].items())
+          + f"; k=2 key set 'dpm' (hinge, large calls only) {compiled[2][1]:.1f} s more",
           flush=True)
     proc = subprocess.run([sys.executable, "-c", THM63.format(R=R)], capture_output=True,
                           text=True)

@@ -55,6 +55,8 @@ def test_key_sets_are_the_smallest_that_hold_the_data():
     g = loss_groups(x, -y)
     assert lanes.keyset_for(g.mask, g.y, g.count) == "all"
     assert set(lanes.KEYSETS["thm65"]) < set(lanes.KEYSETS["fstar"]) < set(lanes.KEYSETS["all"])
+    assert set(lanes.KEYSETS["dpm"]) < set(lanes.KEYSETS["fstar"])
+    assert len(lanes.KEYSETS["dpm"]) == 6 and lanes.LARGE_ONLY == {"dpm"}
     assert len(lanes.KEYSETS["fstar"]) == 15 and len(lanes.KEYSETS["all"]) == 30
     # 'thm65': exactly the (mask, label) pairs of Theorem 6.5's distribution
     dist = thm_6_5_distribution(0.92, 0.92, 10)
@@ -96,12 +98,67 @@ def test_key_set_changes_no_number(monkeypatch):
     kw = dict(steps=3000, c_eta=0.05, gamma=8.0, seed=4, snapshot_steps=[0, 999],
               record_every=100, _kernel="lanes")
     a = train(x, y, 2, **kw)
-    monkeypatch.setattr(lanes, "keyset_for", lambda mask, y, count: "fstar")
+    assert [name for name, _ in lanes.plan(loss_groups(x, y), np.arange(40), 3000)] == [
+        "thm65"]
+    monkeypatch.setattr(lanes, "plan", lambda groups, data_idx, steps: [
+        ("fstar", np.arange(data_idx.shape[0]))])
     b = train(x, y, 2, **kw)
     assert (a.status == CONVERGED).any() and (a.status != CONVERGED).any()
     for key in ("w", "u", "status", "stop_step", "loss", "test_error", "outputs",
                 "active_counts", "snapshots_w", "snapshots_active", "loss_trajectory"):
         assert np.array_equal(getattr(a, key), getattr(b, key)), key
+
+
+def test_plan_splits_large_calls_by_key_set(monkeypatch):
+    """lanes.plan: a small call runs with the one set keyset_for names; the replicas of a
+    key set that amount to LARGE_SET_MIN_WORK replica-steps run with it ('dpm' only
+    then), the rest together; the groups partition the replicas."""
+    x, y = uniform_distribution(10).sample_training_sets(20, 300, 0)
+    g = loss_groups(x, y)
+    idx = np.arange(300)
+    assert lanes.keyset_for(g.mask, g.y, g.count) == "fstar"
+    assert [(n, list(i)) for n, i in lanes.plan(g, idx, 3000)] == [("fstar", list(idx))]
+    keys = [set((2 * g.mask[r] + (g.y[r] > 0))[g.count[r] > 0].tolist()) for r in idx]
+    n65 = sum(kr <= set(lanes.KEYSETS["thm65"]) for kr in keys)
+    assert 0 < n65 < 100
+    steps = (lanes.LARGE_SET_MIN_WORK - 1) // n65  # too few replica-steps for 'thm65'
+    parts = dict(lanes.plan(g, idx, steps))
+    assert list(parts) == ["dpm", "fstar"]
+    assert np.array_equal(np.sort(np.concatenate(list(parts.values()))), idx)
+    for r in idx:
+        assert (keys[r] <= set(lanes.KEYSETS["dpm"])) == (r in parts["dpm"])
+    assert list(dict(lanes.plan(g, idx, 10**6))) == ["thm65", "dpm", "fstar"]
+    assert 0.7 < parts["dpm"].size / 300 < 0.95  # D+- at d = 10: most sets
+    # a call that fits 'dpm' whole but is small runs with 'fstar' (no new compilation)
+    small = [r for r in parts["dpm"] if not keys[r] <= set(lanes.KEYSETS["thm65"])][:20]
+    sub = loss_groups(x[small], y[small])
+    assert [n for n, _ in lanes.plan(sub, np.arange(20), 100)] == ["fstar"]
+    assert [n for n, _ in lanes.plan(sub, np.arange(20), 10**6)] == ["dpm"]
+    # shared data: one set for all; thm65 first where both 6-key sets hold the data
+    x6, y6 = thm_6_5_distribution(0.7, 0.7, 10).sample_training_set(64, 1)
+    g6 = loss_groups(x6, y6)
+    assert [n for n, _ in lanes.plan(g6, np.zeros(500, np.int64), 10**5)] == ["thm65"]
+
+
+def test_split_by_key_set_changes_no_number(monkeypatch):
+    """The benchmark's data (d = 10, m = 20) split into 'thm65', 'dpm' and 'fstar' groups
+    (LARGE_SET_MIN_WORK lowered so that a small call splits) against one key set for all:
+    bit-identical results, snapshots and trajectories included."""
+    x, y = uniform_distribution(10).sample_training_sets(20, 600, 5)
+    kw = dict(steps=500, c_eta=0.3, gamma=8.0, seed=2, snapshot_steps=[0, 40, 500],
+              record_every=25, _kernel="lanes")
+    monkeypatch.setattr(lanes, "LARGE_SET_MIN_WORK", 16 * 500)
+    names = [n for n, _ in lanes.plan(loss_groups(x, y), np.arange(600), 500)]
+    assert len(names) >= 2 and "dpm" in names
+    a = train(x, y, 2, **kw)
+    monkeypatch.setattr(lanes, "LARGE_SET_MIN_WORK", np.inf)
+    assert [n for n, _ in lanes.plan(loss_groups(x, y), np.arange(600), 500)] == ["fstar"]
+    b = train(x, y, 2, **kw)
+    assert (a.status == CONVERGED).any() and (a.stop_step < 500).any()
+    for key in ("w", "u", "status", "stop_step", "loss", "test_error", "outputs",
+                "active_counts", "snapshots_w", "snapshots_u", "snapshots_active",
+                "loss_trajectory", "train_error_trajectory"):
+        assert np.array_equal(getattr(a, key), getattr(b, key), equal_nan=True), key
 
 
 @pytest.mark.parametrize("k", [2, 7])

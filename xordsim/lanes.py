@@ -21,10 +21,15 @@ changed generator or kernel produces a new file, and a stale kernel is never reu
 straight-line code over a fixed list of keys, each lane reading its own replica's weight
 and margin per key (0 and -inf for a key its training set lacks): ``"thm65"`` (the 6 keys
 of Theorem 6.5's distribution: the sample-complexity figure and the thm6.5 rows, whose
-k = 2 runs are the longest of ``reproduce``), ``"fstar"`` (the 15 masks with the label f*:
-XORD data drawn from D+ and D-, and the XOR problem) or ``"all"`` (30 keys: any labels).
-:func:`keyset_for` picks the smallest that holds every key of the call. (Few sets: each is
-a compilation per k and loss; a set of the 4 one-pattern masks for XOR was dropped, its
+k = 2 runs are the longest of ``reproduce``), ``"dpm"`` (the 6 keys of D+ and D- at large
+d: positive points with 3 or 4 patterns, negative ones with p2 and p4), ``"fstar"`` (the
+15 masks with the label f*: XORD data drawn from D+ and D-, and the XOR problem) or
+``"all"`` (30 keys: any labels). :func:`plan` gives each replica the first set that holds
+its training set's keys where that set's replicas amount to enough replica-steps
+(:data:`LARGE_SET_MIN_WORK`), the rest of the call the smallest set that holds them (for
+a call it does not split: :func:`keyset_for`); ``"dpm"`` only ever runs such large groups
+(:data:`LARGE_ONLY`). A key set changes no number, only the time. (Few sets: each is a
+compilation per k and loss; a set of the 4 one-pattern masks for XOR was dropped, its
 runs are a few steps long and it doubled the compilations.)
 
 **The step** (per lane; the derivation of the (s, t) form is in docs/performance.md). With
@@ -42,8 +47,9 @@ same order. The descend is :func:`xordsim.model.descend`'s arithmetic.
 reaches a recorded step (snapshot, trajectory) raises an event; the step is not committed,
 a scalar handler evaluates that lane alone (the same generated expressions), records what
 is due, and either lets the step run or finishes the replica and loads the next one of the
-chunk into the lane. Lanes never interact, so a replica's numbers do not depend on its
-lane, its chunk or the thread count.
+chunk into the lane. Chunks (about two per thread) are taken from one queue by the calling
+thread and ``numba.get_num_threads() - 1`` helper threads. Lanes never interact, so a
+replica's numbers do not depend on its lane, its chunk, its key set or the thread count.
 
 Results agree with :func:`xordsim.model.forward` / ``group_loss`` / ``descend`` to
 rounding (the class sums are formed in another order); tests/test_engine_lanes.py checks
@@ -88,36 +94,95 @@ def _fstar(M: int) -> int:
 #: {p2}, {p4}), each with its label f*.
 THM65_MASKS = (2, 8, 10, 11, 14, 15)
 
+#: The masks of data from D+ and D- at large d: a positive point holds 3 or 4 of the
+#: patterns, a negative one both p2 and p4 ({p2, p4}, mask 10). At d = 10 (m = 20) 86% of
+#: the training sets of the uniform distribution have only these keys.
+DPM_MASKS = (7, 10, 11, 13, 14, 15)
+
 #: Key sets (keys 2 M + [y > 0], ascending), smallest first: ``thm65``, the 6 keys of
 #: Theorem 6.5's distribution (the sample-complexity figure and the thm6.5 rows: their
-#: loss stage evaluates 6 keys instead of 15); ``fstar``, the 15 masks with label f* (XORD
-#: from D+-, XOR); ``all``, the 30 keys of any labels.
+#: loss stage evaluates 6 keys instead of 15); ``dpm``, the 6 keys of D+- at large d
+#: (:data:`DPM_MASKS`; used only for many replica-steps, :data:`LARGE_ONLY`); ``fstar``,
+#: the 15 masks with label f* (XORD from D+-, XOR); ``all``, the 30 keys of any labels.
 KEYSETS: dict[str, tuple[int, ...]] = {
     "thm65": tuple(2 * M + _fstar(M) for M in THM65_MASKS),
+    "dpm": tuple(2 * M + _fstar(M) for M in DPM_MASKS),
     "fstar": tuple(2 * M + _fstar(M) for M in range(1, 16)),
     "all": tuple(range(2, 32)),
 }
 
+#: Key sets that run only the replicas of a call amounting to at least
+#: :data:`LARGE_SET_MIN_WORK` replica-steps (replicas x T): each is one more compilation
+#: per (k, loss) -- paid once per machine, numba caches it -- which a small call (the
+#: tests, ``--quick``) should not pay. Other sets run whatever holds their keys.
+LARGE_ONLY = frozenset({"dpm"})
+#: Replica-steps (replicas x T) from which a group of replicas runs with its own key set
+#: (:func:`plan`): 2^20, about 6 ms of the k = 2 pass on two cores.
+LARGE_SET_MIN_WORK = 2**20
+
+
+def _bits(keys: tuple[int, ...]) -> int:
+    return sum(1 << key for key in keys)
+
+
+def _first_holding(bits: int, large: bool = False) -> str:
+    """The first key set of :data:`KEYSETS` (skipping :data:`LARGE_ONLY` unless
+    ``large``) whose keys hold the keys ``bits`` (bit 2 M + [y > 0] per key)."""
+    for name, keys in KEYSETS.items():
+        if (large or name not in LARGE_ONLY) and bits & ~_bits(keys) == 0:
+            return name
+    raise AssertionError(f"keys outside 2..31: {bits:#x}")  # pragma: no cover
+
 
 def keyset_for(mask: np.ndarray, y: np.ndarray, count: np.ndarray) -> str:
     """The smallest key set of :data:`KEYSETS` holding every key present (count > 0) in
-    the groups (arrays (Rd, G))."""
-    present = int(_present_keys(mask, y, count))
+    the groups (arrays (Rd, G)), :data:`LARGE_ONLY` sets aside: what a call runs with when
+    :func:`plan` does not split it."""
+    return _first_holding(int(_present_keys(mask, y, count)))
+
+
+def plan(groups, data_idx: np.ndarray, steps: int) -> list[tuple[str, np.ndarray]]:
+    """Which replicas of a call run with which key set: [(key set, replica indices)].
+
+    Key sets in the order of :data:`KEYSETS`: the replicas not yet placed whose training
+    sets (rows of the loss ``groups``) have only keys of the set run with it if they
+    amount to at least :data:`LARGE_SET_MIN_WORK` replica-steps (replicas x ``steps``);
+    the replicas left run with the first set, :data:`LARGE_ONLY` aside, that holds all
+    their keys (a call that is not split runs with the set :func:`keyset_for` names). A
+    key set changes no number -- a key a training set lacks has weight 0 and margin -inf
+    in the pass -- only the time: on the benchmark's data (d = 10, m = 20, k = 2) 86% of
+    the sets run with the 6 keys of ``dpm`` instead of the 15 of ``fstar``, 1.5x faster
+    (docs/performance.md)."""
+    rep_bits = _row_key_bits(groups.mask, groups.y, groups.count)[data_idx]
+    left = np.ones(rep_bits.shape[0], bool)  # replicas not yet given a set
+    out: dict[str, np.ndarray] = {}
     for name, keys in KEYSETS.items():
-        if present & ~sum(1 << key for key in keys) == 0:
-            return name
-    raise AssertionError(f"keys outside 2..31: {present:#x}")  # pragma: no cover
+        held = left & ((rep_bits & ~_bits(keys)) == 0)
+        n = int(held.sum())
+        if n and n * max(steps, 1) >= LARGE_SET_MIN_WORK:
+            out[name] = np.nonzero(held)[0]
+            left &= ~held
+    if left.any():
+        name = _first_holding(int(np.bitwise_or.reduce(rep_bits[left])))
+        held = left | np.isin(np.arange(left.shape[0]), out.get(name, ()))
+        out[name] = np.nonzero(held)[0]
+    return list(out.items())
 
 
 @njit(cache=True)
-def _present_keys(mask, y, count):
-    """The keys 2 M + [y > 0] of the groups with count > 0, as bits of an integer."""
-    bits = 0
+def _row_key_bits(mask, y, count):
+    """Per training set (row of the groups) its keys 2 M + [y > 0] (count > 0) as bits."""
+    bits = np.zeros(mask.shape[0], np.int64)
     for r in range(mask.shape[0]):
         for g in range(mask.shape[1]):
             if count[r, g] > 0:
-                bits |= 1 << (2 * mask[r, g] + (1 if y[r, g] > 0 else 0))
+                bits[r] |= 1 << (2 * mask[r, g] + (1 if y[r, g] > 0 else 0))
     return bits
+
+
+def _present_keys(mask, y, count) -> int:
+    """The keys 2 M + [y > 0] of the groups with count > 0, as bits of an integer."""
+    return int(np.bitwise_or.reduce(_row_key_bits(mask, y, count)))
 
 
 # ----------------------------------------------------------------------------------------
@@ -679,7 +744,7 @@ def record_diverged(r, si, ti, loss_out, train_err, outputs, snap_w, snap_u, sna
 
 
 @njit(cache=True, nogil=True)
-def lanes_start(st, ip, lanes, w0, u0, data_idx, kw, km, snaps, traj):
+def lanes_start(st, ip, lanes, order, w0, u0, data_idx, kw, km, snaps, traj):
     """Fill the lanes from the chunk's queue ``lanes`` = (next, end, live, lane_r...,
     lane_si..., lane_ti...); ``ip`` = (k, L, loss code, record_every, steps). Returns the
     number of live lanes. (Sizes come as array entries, never as compile-time constants:
@@ -690,7 +755,7 @@ def lanes_start(st, ip, lanes, w0, u0, data_idx, kw, km, snaps, traj):
     for l in range(L):
         lanes[3 + l] = -1
         if lanes[0] < lanes[1]:
-            r = lanes[0]
+            r = order[lanes[0]]
             _load(st, k, K, L, l, r, data_idx[r], w0, u0, kw, km, first)
             lanes[3 + l] = r
             lanes[3 + L + l] = 0
@@ -701,8 +766,8 @@ def lanes_start(st, ip, lanes, w0, u0, data_idx, kw, km, snaps, traj):
 
 
 @njit(cache=True, nogil=True)
-def lanes_handle(st, ip, fp, keys, diag, lanes, w0, u0, data_idx, kw, km, data, out, snaps,
-                 traj):
+def lanes_handle(st, ip, fp, keys, diag, lanes, order, w0, u0, data_idx, kw, km, data, out,
+                 snaps, traj):
     """Handle the lanes whose event row is set after a pass: take the pass back, evaluate
     the lane alone (:func:`lane_step`), record what is due at this step, then either run
     the step alone or finish the replica (:func:`_finish`) and load the next one of the
@@ -772,7 +837,7 @@ def lanes_handle(st, ip, fp, keys, diag, lanes, w0, u0, data_idx, kw, km, data, 
         _finish(st, k, K, L, l, r, rd, code, step, diag, alpha, loss_code, steps, si, ti,
                 data, out, snaps, traj)
         if lanes[0] < lanes[1]:
-            r = lanes[0]
+            r = order[lanes[0]]
             _load(st, k, K, L, l, r, data_idx[r], w0, u0, kw, km,
                   next_record(0, 0, snap_steps, every, n_traj))
             lanes[3 + l] = r
@@ -825,20 +890,20 @@ def steps_until_event(st, scale, steps, tol, max_abs, alpha):
 
 
 @njit(cache=True, nogil=True)
-def run_chunk(lo, hi, ip, fp, keys, w0, u0, data_idx, kw, km, data, out, snaps, traj):
-    """GD for replicas lo..hi-1, L at a time: a lane whose replica finishes takes the
+def run_chunk(lo, hi, order, ip, fp, keys, w0, u0, data_idx, kw, km, data, out, snaps, traj):
+    """GD for replicas order[lo:hi], L at a time: a lane whose replica finishes takes the
     next one (xordsim.lanes.lanes_handle). Releases the GIL: the chunks run on threads."""
     st = np.zeros(NROWS * L)
     diag = np.zeros(NDIAG)
     lanes = np.zeros(3 + 3 * L, np.int64)
     lanes[0] = lo
     lanes[1] = hi
-    live = lanes_start(st, ip, lanes, w0, u0, data_idx, kw, km, snaps, traj)
+    live = lanes_start(st, ip, lanes, order, w0, u0, data_idx, kw, km, snaps, traj)
     stepsf = float(ip[4])
     while live > 0:
         steps_until_event(st, fp[0], stepsf, fp[1], fp[2], fp[3])
-        live = lanes_handle(st, ip, fp, keys, diag, lanes, w0, u0, data_idx, kw, km, data,
-                            out, snaps, traj)
+        live = lanes_handle(st, ip, fp, keys, diag, lanes, order, w0, u0, data_idx, kw, km,
+                            data, out, snaps, traj)
 '''
 
 
@@ -962,23 +1027,25 @@ def run(k, w0, u0, data_idx, groups, eta, steps, max_abs, tol, record_every, los
     import numba
 
     loss = LOSS_NAMES[type(loss_spec).__name__]
-    keyset = keyset_for(groups.mask, groups.y, groups.count)
-    kw, km, gkey = key_arrays(groups, KEYSETS[keyset])
-    mod = kernel_module(k, keyset, loss)
-    R = w0.shape[0]
     threads = numba.get_num_threads()
-    chunk = chunk_size(R, threads)
     ip = np.array([k, LANES, LOSS_CODES[loss], record_every, steps], np.int64)
     fp = np.array([2.0 * eta, tol, max_abs, loss_spec.alpha], np.float64)
-    data = (gkey, groups.mask, groups.y, groups.weight, groups.margin, groups.count)
-    args = (ip, fp, np.array(KEYSETS[keyset], np.int64), w0, u0, data_idx, kw, km, data,
-            tuple(result), tuple(snaps), tuple(traj))
-    bounds = [(lo, min(R, lo + chunk)) for lo in range(0, R, chunk)]
+    bounds = []  # (chunk runner, lo, hi, replica order, the rest of its arguments)
+    for keyset, order in plan(groups, data_idx, steps):
+        kw, km, gkey = key_arrays(groups, KEYSETS[keyset])
+        mod = kernel_module(k, keyset, loss)
+        data = (gkey, groups.mask, groups.y, groups.weight, groups.margin, groups.count)
+        args = (ip, fp, np.array(KEYSETS[keyset], np.int64), w0, u0, data_idx, kw, km, data,
+                tuple(result), tuple(snaps), tuple(traj))
+        n = order.shape[0]
+        chunk = chunk_size(n, threads)
+        bounds += [(mod.run_chunk, lo, min(n, lo + chunk), order, args)
+                   for lo in range(0, n, chunk)]
     queue = iter(bounds)  # the chunks, taken one at a time by whichever thread is free
 
     def work() -> None:
-        for lo, hi in queue:  # next() of a list iterator is atomic under the GIL
-            mod.run_chunk(lo, hi, *args)
+        for run_chunk, lo, hi, order, args in queue:  # next() of a list iterator is
+            run_chunk(lo, hi, order, *args)  # atomic under the GIL
 
     helpers = min(threads, len(bounds)) - 1
     if helpers == 0:
