@@ -125,11 +125,11 @@ def _bits(keys: tuple[int, ...]) -> int:
     return sum(1 << key for key in keys)
 
 
-def _first_holding(bits: int, large: bool = False) -> str:
-    """The first key set of :data:`KEYSETS` (skipping :data:`LARGE_ONLY` unless
-    ``large``) whose keys hold the keys ``bits`` (bit 2 M + [y > 0] per key)."""
+def _first_holding(bits: int) -> str:
+    """The first key set of :data:`KEYSETS`, :data:`LARGE_ONLY` aside, whose keys hold the
+    keys ``bits`` (bit 2 M + [y > 0] per key)."""
     for name, keys in KEYSETS.items():
-        if (large or name not in LARGE_ONLY) and bits & ~_bits(keys) == 0:
+        if name not in LARGE_ONLY and bits & ~_bits(keys) == 0:
             return name
     raise AssertionError(f"keys outside 2..31: {bits:#x}")  # pragma: no cover
 
