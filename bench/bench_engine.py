@@ -432,7 +432,7 @@ print(f"{{t2 - t1:.2f}} {{time.perf_counter() - t2:.2f}}")
 """
 
 
-def compile_seconds(k: int) -> float:
+def compile_seconds(k: int) -> list[float]:
     """Seconds to compile the kernel train picks for k, for all three losses, in a fresh
     process with an empty numba cache (what a first run on a fresh install pays once);
     and, for the lanes kernel, to compile its hinge pass for the key set 'dpm' beside

@@ -121,15 +121,16 @@ LARGE_ONLY = frozenset({"dpm"})
 LARGE_SET_MIN_WORK = 2**20
 
 
-def _bits(keys: tuple[int, ...]) -> int:
-    return sum(1 << key for key in keys)
+#: Each key set's keys as bits of an integer (bit 2 M + [y > 0]).
+KEYSET_BITS: dict[str, int] = {name: sum(1 << key for key in keys)
+                               for name, keys in KEYSETS.items()}
 
 
 def _first_holding(bits: int) -> str:
     """The first key set of :data:`KEYSETS`, :data:`LARGE_ONLY` aside, whose keys hold the
     keys ``bits`` (bit 2 M + [y > 0] per key)."""
-    for name, keys in KEYSETS.items():
-        if name not in LARGE_ONLY and bits & ~_bits(keys) == 0:
+    for name, keys in KEYSET_BITS.items():
+        if name not in LARGE_ONLY and bits & ~keys == 0:
             return name
     raise AssertionError(f"keys outside 2..31: {bits:#x}")  # pragma: no cover
 
@@ -155,18 +156,16 @@ def plan(groups, data_idx: np.ndarray, steps: int) -> list[tuple[str, np.ndarray
     (docs/performance.md)."""
     rep_bits = _row_key_bits(groups.mask, groups.y, groups.count)[data_idx]
     left = np.ones(rep_bits.shape[0], bool)  # replicas not yet given a set
-    out: dict[str, np.ndarray] = {}
-    for name, keys in KEYSETS.items():
-        held = left & ((rep_bits & ~_bits(keys)) == 0)
-        n = int(held.sum())
-        if n and n * max(steps, 1) >= LARGE_SET_MIN_WORK:
-            out[name] = np.nonzero(held)[0]
+    runs: dict[str, np.ndarray] = {}  # key set -> which replicas run with it
+    for name, keys in KEYSET_BITS.items():
+        held = left & ((rep_bits & ~keys) == 0)
+        if int(held.sum()) * max(steps, 1) >= LARGE_SET_MIN_WORK:
+            runs[name] = held
             left &= ~held
     if left.any():
         name = _first_holding(int(np.bitwise_or.reduce(rep_bits[left])))
-        held = left | np.isin(np.arange(left.shape[0]), out.get(name, ()))
-        out[name] = np.nonzero(held)[0]
-    return list(out.items())
+        runs[name] = runs[name] | left if name in runs else left
+    return [(name, np.nonzero(held)[0]) for name, held in runs.items()]
 
 
 @njit(cache=True)
